@@ -1,0 +1,292 @@
+//! The accounts boundary: registering, checking a login, starting and ending
+//! sessions, changing passwords. HTML and JSON handlers both call these, so
+//! the two faces of a path cannot drift apart.
+
+use actix_web::{HttpRequest, web};
+
+use super::{
+    password,
+    sessions::{self, Device, Issuer, Refused, TokenPair},
+    tokens::Claims,
+};
+use crate::{
+    db::{self, models::User, users},
+    domain::{Password, Role, Username},
+    error::AppError,
+    request,
+    state::AppState,
+};
+
+/// Creates a user with a new bcrypt hash. A taken name (in any case) is a `Conflict`.
+pub async fn register(
+    state: &web::Data<AppState>,
+    username: Username,
+    password: Password,
+    role: Role,
+) -> Result<User, AppError> {
+    let cost = state.config.bcrypt_cost;
+    let hash = state
+        .bcrypt(move || password::hash(&password, cost))
+        .await?
+        .map_err(AppError::internal)?;
+    state
+        .db(move |conn| {
+            users::create(conn, username.as_str(), &hash, role, db::now()).map_err(|e| {
+                match AppError::from(e) {
+                    AppError::Conflict(_) => {
+                        AppError::Conflict("That username is already taken.".into())
+                    }
+                    other => other,
+                }
+            })
+        })
+        .await
+}
+
+/// The one message for an unknown user, a wrong password and a disabled
+/// account, so the answer does not tell them apart.
+pub const LOGIN_FAILED: &str = "Invalid username or password.";
+
+/// Checks a username and password. Always runs one bcrypt verification,
+/// against a dummy hash when the user does not exist.
+pub async fn check_login(
+    state: &web::Data<AppState>,
+    username: &str,
+    attempt: &str,
+) -> Result<Option<User>, AppError> {
+    let name = username.to_owned();
+    // A name that cannot exist is looked up anyway: same work, same timing.
+    let user = state
+        .db(move |conn| Ok(users::find_by_username(conn, &name)?))
+        .await?;
+    let cost = state.config.bcrypt_cost;
+    let hash = user.as_ref().map(|u| u.password_hash.clone());
+    let attempt = attempt.to_owned();
+    let valid = state
+        .bcrypt(move || password::verify(&attempt, hash.as_deref(), cost))
+        .await?;
+    Ok(user.filter(|u| valid && !u.disabled))
+}
+
+/// Starts a session for a user who just logged in or registered.
+pub async fn open_session(
+    state: &web::Data<AppState>,
+    req: &HttpRequest,
+    user: User,
+) -> Result<TokenPair, AppError> {
+    let device = Device {
+        user_agent: request::user_agent(req),
+        ip: request::client_ip(req, &state.config.trusted_proxies)
+            .map(|ip| ip.to_string())
+            .unwrap_or_default(),
+    };
+    let st = state.clone();
+    let pair = state
+        .db(move |conn| {
+            sessions::start(
+                conn,
+                Issuer::new(&st.keys, &st.config),
+                &user,
+                device,
+                db::now(),
+            )
+        })
+        .await?;
+    Ok(pair)
+}
+
+pub const REFRESH_FAILED: &str =
+    "The refresh token is invalid, expired or revoked. Please log in again.";
+
+/// Verifies a refresh token and rotates it.
+pub async fn refresh(
+    state: &web::Data<AppState>,
+    token: &str,
+) -> Result<(TokenPair, User), AppError> {
+    let claims = verify_refresh(state, token)?;
+    let st = state.clone();
+    let outcome = state
+        .db(move |conn| {
+            sessions::refresh(conn, Issuer::new(&st.keys, &st.config), &claims, db::now())
+        })
+        .await?;
+    outcome.map_err(|refused: Refused| {
+        let _ = refused;
+        AppError::Unauthorized(REFRESH_FAILED.into())
+    })
+}
+
+fn verify_refresh(state: &AppState, token: &str) -> Result<Claims, AppError> {
+    state
+        .keys
+        .verify(token, super::tokens::TokenType::Refresh)
+        .map_err(|_| AppError::Unauthorized(REFRESH_FAILED.into()))
+}
+
+/// Ends the session a refresh token belongs to. `Ok(false)` when the token is
+/// not one of ours.
+pub async fn logout(state: &web::Data<AppState>, token: &str) -> Result<bool, AppError> {
+    let claims = verify_refresh(state, token)?;
+    let ended = state
+        .db(move |conn| sessions::end_by_token(conn, &claims, db::now()))
+        .await?;
+    Ok(ended)
+}
+
+/// The user's live sessions, newest use first.
+pub async fn sessions_of(
+    state: &web::Data<AppState>,
+    user_id: i32,
+) -> Result<Vec<crate::db::models::Family>, AppError> {
+    state
+        .db(move |conn| {
+            Ok(crate::db::refresh_tokens::active_families(
+                conn,
+                user_id,
+                db::now(),
+            )?)
+        })
+        .await
+}
+
+/// Ends one of the user's own sessions.
+pub async fn end_session(
+    state: &web::Data<AppState>,
+    user_id: i32,
+    session_id: String,
+) -> Result<bool, AppError> {
+    state
+        .db(move |conn| sessions::end(conn, user_id, &session_id, db::now()))
+        .await
+}
+
+/// Ends every session of the user except `keep`.
+pub async fn end_sessions(
+    state: &web::Data<AppState>,
+    user_id: i32,
+    keep: Option<String>,
+) -> Result<usize, AppError> {
+    state
+        .db(move |conn| sessions::end_all(conn, user_id, keep.as_deref(), db::now()))
+        .await
+}
+
+/// Why a password change was refused, field by field.
+pub enum PasswordChangeError {
+    WrongCurrent,
+    Invalid(crate::domain::PasswordError),
+    Other(AppError),
+}
+
+/// Changes the password after checking the current one, then ends every other
+/// session: whoever else knew the old password is logged out.
+pub async fn change_password(
+    state: &web::Data<AppState>,
+    user_id: i32,
+    current: &str,
+    new: &str,
+    keep_session: String,
+) -> Result<(), PasswordChangeError> {
+    let other = PasswordChangeError::Other;
+    let user = state
+        .db(move |conn| Ok(users::find(conn, user_id)?))
+        .await
+        .map_err(other)?
+        .ok_or(PasswordChangeError::Other(AppError::Unauthorized(
+            "Your account no longer exists.".into(),
+        )))?;
+    let new = Password::parse(new, &user.username).map_err(PasswordChangeError::Invalid)?;
+    let cost = state.config.bcrypt_cost;
+    let (hash, attempt) = (user.password_hash.clone(), current.to_owned());
+    let verified = state
+        .bcrypt(move || password::verify(&attempt, Some(&hash), cost))
+        .await
+        .map_err(other)?;
+    if !verified {
+        return Err(PasswordChangeError::WrongCurrent);
+    }
+    let new_hash = state
+        .bcrypt(move || password::hash(&new, cost))
+        .await
+        .map_err(other)?
+        .map_err(|e| PasswordChangeError::Other(AppError::internal(e)))?;
+    state
+        .db(move |conn| {
+            conn.immediate_transaction(|conn| {
+                users::set_password_hash(conn, user_id, &new_hash)?;
+                sessions::end_all(conn, user_id, Some(&keep_session), db::now())?;
+                Ok(())
+            })
+        })
+        .await
+        .map_err(other)
+}
+
+/// What an administrator can do to a user.
+#[derive(Debug, Clone, Copy)]
+pub enum AdminAction {
+    SetRole(Role),
+    Disable,
+    Enable,
+    EndSessions,
+}
+
+/// Applies an admin action in one transaction, so the "last admin" check
+/// cannot race another admin's action. Returns the target's username.
+pub async fn admin_act(
+    state: &web::Data<AppState>,
+    actor_id: i32,
+    target_id: i32,
+    action: AdminAction,
+) -> Result<String, AppError> {
+    state
+        .db(move |conn| {
+            conn.immediate_transaction(|conn| {
+                let target = users::find(conn, target_id)?.ok_or(AppError::NotFound)?;
+                let removes_admin = target.role.is_admin()
+                    && !target.disabled
+                    && matches!(
+                        action,
+                        AdminAction::SetRole(Role::User) | AdminAction::Disable
+                    );
+                if removes_admin && target_id == actor_id {
+                    return Err(AppError::Forbidden(
+                        "You cannot demote or disable your own account.".into(),
+                    ));
+                }
+                if removes_admin && users::count_active_admins(conn)? <= 1 {
+                    return Err(AppError::Conflict(
+                        "The last administrator cannot be removed.".into(),
+                    ));
+                }
+                let now = db::now();
+                match action {
+                    AdminAction::SetRole(role) => {
+                        users::set_role(conn, target_id, role)?;
+                    }
+                    AdminAction::Disable => {
+                        if target_id == actor_id {
+                            return Err(AppError::Forbidden(
+                                "You cannot disable your own account.".into(),
+                            ));
+                        }
+                        users::set_disabled(conn, target_id, true)?;
+                        sessions::end_all(conn, target_id, None, now)?;
+                    }
+                    AdminAction::Enable => {
+                        users::set_disabled(conn, target_id, false)?;
+                    }
+                    AdminAction::EndSessions => {
+                        sessions::end_all(conn, target_id, None, now)?;
+                    }
+                }
+                Ok(target.username)
+            })
+        })
+        .await
+}
+
+/// Every user, for the admin page.
+pub async fn all_users(state: &web::Data<AppState>) -> Result<Vec<User>, AppError> {
+    state.db(|conn| Ok(users::list(conn)?)).await
+}

@@ -1,0 +1,286 @@
+//! Sessions: the refresh-token lifecycle (CONTRACT section 4).
+//!
+//! A login starts a family; every refresh consumes the presented token and
+//! issues its successor in one `BEGIN IMMEDIATE` transaction, so two
+//! concurrent uses are serialised by SQLite's write lock. A retired token
+//! presented again within `REFRESH_REUSE_GRACE` seconds (a second tab that
+//! raced the first) gets a fresh access token and the family's *current*
+//! refresh token, so the family still has exactly one live token. Presented
+//! later, it is reuse: the whole family is revoked, which logs out both the
+//! thief and the victim's newest token.
+//!
+//! All functions are synchronous and take a connection: call them inside
+//! `AppState::db`.
+
+use diesel::SqliteConnection;
+
+use super::{
+    random_id,
+    tokens::{Claims, TokenKeys, TokenType},
+};
+use crate::{
+    config::Config,
+    db::{
+        models::{Family, RefreshTokenRow, User},
+        refresh_tokens, users,
+    },
+    error::AppError,
+};
+
+/// A freshly issued access and refresh token.
+#[derive(Debug, Clone)]
+pub struct TokenPair {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub expires_in: i64,
+    pub session_id: String,
+}
+
+/// Token lifetimes and signing key: what issuing needs from the settings.
+#[derive(Clone, Copy)]
+pub struct Issuer<'a> {
+    pub keys: &'a TokenKeys,
+    pub access_ttl: i64,
+    pub refresh_ttl: i64,
+    pub reuse_grace: i64,
+}
+
+impl<'a> Issuer<'a> {
+    pub fn new(keys: &'a TokenKeys, config: &Config) -> Self {
+        Self {
+            keys,
+            access_ttl: config.access_token_ttl,
+            refresh_ttl: config.refresh_token_ttl,
+            reuse_grace: config.refresh_reuse_grace,
+        }
+    }
+
+    fn claims(
+        &self,
+        user: &User,
+        token_type: TokenType,
+        jti: String,
+        sid: &str,
+        iat: i64,
+        exp: i64,
+    ) -> Claims {
+        Claims {
+            sub: user.id.to_string(),
+            username: user.username.clone(),
+            role: user.role,
+            token_type,
+            iat,
+            exp,
+            jti,
+            sid: sid.to_owned(),
+        }
+    }
+
+    /// A new access token plus the refresh token for an existing row.
+    fn pair(&self, user: &User, row: &RefreshTokenRow, now: i64) -> Result<TokenPair, AppError> {
+        let access = self.claims(
+            user,
+            TokenType::Access,
+            random_id(),
+            &row.family_id,
+            now,
+            now + self.access_ttl,
+        );
+        // Re-signing a row's claims yields a token equivalent to the one first
+        // issued for it: validity is decided by the row, found by `jti`.
+        let refresh = self.claims(
+            user,
+            TokenType::Refresh,
+            row.jti.clone(),
+            &row.family_id,
+            row.issued_at,
+            row.expires_at,
+        );
+        Ok(TokenPair {
+            access_token: self.keys.encode(&access).map_err(AppError::internal)?,
+            refresh_token: self.keys.encode(&refresh).map_err(AppError::internal)?,
+            expires_in: self.access_ttl,
+            session_id: row.family_id.clone(),
+        })
+    }
+
+    fn new_row(&self, user: &User, family_id: &str, now: i64) -> RefreshTokenRow {
+        RefreshTokenRow {
+            jti: random_id(),
+            family_id: family_id.to_owned(),
+            user_id: user.id,
+            issued_at: now,
+            expires_at: now + self.refresh_ttl,
+            used_at: None,
+        }
+    }
+}
+
+/// Where a session was started from, for the sessions list.
+#[derive(Debug, Clone)]
+pub struct Device {
+    pub user_agent: String,
+    pub ip: String,
+}
+
+/// Starts a session (a new family) for a user who just proved who they are.
+pub fn start(
+    conn: &mut SqliteConnection,
+    issuer: Issuer<'_>,
+    user: &User,
+    device: Device,
+    now: i64,
+) -> Result<TokenPair, AppError> {
+    conn.immediate_transaction(|conn| {
+        let family = Family {
+            id: random_id(),
+            user_id: user.id,
+            created_at: now,
+            last_used_at: now,
+            user_agent: device.user_agent,
+            ip: device.ip,
+            revoked_at: None,
+        };
+        refresh_tokens::insert_family(conn, &family)?;
+        let row = issuer.new_row(user, &family.id, now);
+        refresh_tokens::insert_token(conn, &row)?;
+        users::record_login(conn, user.id, now)?;
+        issuer.pair(user, &row, now)
+    })
+}
+
+/// Why a refresh was refused. Every variant answers the client the same way.
+#[derive(Debug)]
+pub enum Refused {
+    /// Unknown, expired or revoked token, or a user who may not log in.
+    Invalid,
+    /// A retired token presented after the grace window; the family is now revoked.
+    Reused { user_id: i32, family_id: String },
+}
+
+enum Outcome {
+    Issued(TokenPair, User),
+    Refused(Refused),
+}
+
+/// Exchanges a verified refresh token for a new pair.
+pub fn refresh(
+    conn: &mut SqliteConnection,
+    issuer: Issuer<'_>,
+    presented: &Claims,
+    now: i64,
+) -> Result<Result<(TokenPair, User), Refused>, AppError> {
+    // The reuse branch must commit its revocation, so refusals are values
+    // inside the transaction, not errors that would roll it back.
+    let outcome = conn.immediate_transaction(|conn| -> Result<Outcome, AppError> {
+        let refuse = |r| Ok(Outcome::Refused(r));
+        let Some((row, family)) = refresh_tokens::find_token(conn, &presented.jti)? else {
+            return refuse(Refused::Invalid);
+        };
+        if Some(row.user_id) != presented.user_id()
+            || family.revoked_at.is_some()
+            || row.expires_at <= now
+        {
+            return refuse(Refused::Invalid);
+        }
+        // Re-read the user: a new role shows in the new token; a disabled or
+        // deleted user gets nothing.
+        let Some(user) = users::find(conn, row.user_id)? else {
+            return refuse(Refused::Invalid);
+        };
+        if user.disabled {
+            return refuse(Refused::Invalid);
+        }
+
+        if let Some(used_at) = row.used_at {
+            if now - used_at <= issuer.reuse_grace {
+                // A parallel tab: hand out the family's current token.
+                return match refresh_tokens::live_token(conn, &family.id, now)? {
+                    Some(current) => {
+                        refresh_tokens::touch_family(conn, &family.id, now)?;
+                        Ok(Outcome::Issued(issuer.pair(&user, &current, now)?, user))
+                    }
+                    None => refuse(Refused::Invalid),
+                };
+            }
+            refresh_tokens::revoke_family(conn, &family.id, user.id, now)?;
+            return refuse(Refused::Reused {
+                user_id: user.id,
+                family_id: family.id,
+            });
+        }
+
+        if !refresh_tokens::mark_used(conn, &row.jti, now)? {
+            // Cannot happen under BEGIN IMMEDIATE; refuse rather than fork the family.
+            return refuse(Refused::Invalid);
+        }
+        let next = issuer.new_row(&user, &family.id, now);
+        refresh_tokens::insert_token(conn, &next)?;
+        refresh_tokens::touch_family(conn, &family.id, now)?;
+        Ok(Outcome::Issued(issuer.pair(&user, &next, now)?, user))
+    })?;
+
+    Ok(match outcome {
+        Outcome::Issued(pair, user) => Ok((pair, user)),
+        Outcome::Refused(refused) => {
+            if let Refused::Reused { user_id, family_id } = &refused {
+                tracing::warn!(user_id, family_id = %family_id, "refresh token reuse detected; session revoked");
+            }
+            Err(refused)
+        }
+    })
+}
+
+/// Ends the session a refresh token belongs to (logout). Returns false when
+/// the token is unknown or belongs to someone else.
+pub fn end_by_token(
+    conn: &mut SqliteConnection,
+    presented: &Claims,
+    now: i64,
+) -> Result<bool, AppError> {
+    let Some((row, family)) = refresh_tokens::find_token(conn, &presented.jti)? else {
+        return Ok(false);
+    };
+    if Some(row.user_id) != presented.user_id() {
+        return Ok(false);
+    }
+    refresh_tokens::revoke_family(conn, &family.id, row.user_id, now)?;
+    Ok(true)
+}
+
+/// Ends one of a user's sessions; returns whether it existed and was live.
+pub fn end(
+    conn: &mut SqliteConnection,
+    user_id: i32,
+    session_id: &str,
+    now: i64,
+) -> Result<bool, AppError> {
+    Ok(refresh_tokens::revoke_family(
+        conn, session_id, user_id, now,
+    )?)
+}
+
+/// Ends every session of a user except `keep`; returns how many ended.
+pub fn end_all(
+    conn: &mut SqliteConnection,
+    user_id: i32,
+    keep: Option<&str>,
+    now: i64,
+) -> Result<usize, AppError> {
+    Ok(refresh_tokens::revoke_user_families(
+        conn, user_id, keep, now,
+    )?)
+}
+
+/// How long revoked families are kept, so a late replay is still recognised
+/// (and logged) as reuse rather than as an unknown token.
+pub const KEEP_REVOKED_SECONDS: i64 = 7 * 24 * 60 * 60;
+
+/// Deletes expired tokens and long-dead families.
+pub fn prune(conn: &mut SqliteConnection, now: i64) -> Result<usize, AppError> {
+    Ok(refresh_tokens::prune(
+        conn,
+        now,
+        now - KEEP_REVOKED_SECONDS,
+    )?)
+}

@@ -1,0 +1,180 @@
+//! JWT encoding and verification (CONTRACT section 4).
+//!
+//! Verification accepts HS256 only, allows at most 5 s of clock skew, checks
+//! `nbf` when present, requires `exp`, and checks the token's `type`, so a
+//! refresh token is never accepted as an access token nor the reverse. The
+//! `alg` allow-list is what stops `none` and RS/ES key-confusion tokens.
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::Role;
+
+pub const LEEWAY_SECONDS: u64 = 5;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenType {
+    Access,
+    Refresh,
+}
+
+/// The claims of both token types. `sid` (an extension to the contract's
+/// claims) names the session, i.e. the refresh-token family, so the account
+/// page can mark the current session without a database look-up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub username: String,
+    pub role: Role,
+    #[serde(rename = "type")]
+    pub token_type: TokenType,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: String,
+    pub sid: String,
+}
+
+impl Claims {
+    /// The user id in `sub`. A token with a non-numeric `sub` was not minted here.
+    pub fn user_id(&self) -> Option<i32> {
+        self.sub.parse().ok()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token is invalid")]
+    Invalid,
+    #[error("wrong token type")]
+    WrongType,
+}
+
+/// The HMAC key in both forms plus the validation rules, built once.
+pub struct TokenKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+}
+
+impl TokenKeys {
+    pub fn new(secret: &[u8]) -> Result<Self, jsonwebtoken::errors::Error> {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.algorithms = vec![Algorithm::HS256];
+        validation.leeway = LEEWAY_SECONDS;
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        validation.validate_aud = false;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        Ok(Self {
+            encoding: EncodingKey::from_secret(secret)?,
+            decoding: DecodingKey::from_secret(secret)?,
+            validation,
+        })
+    }
+
+    pub fn encode(&self, claims: &Claims) -> Result<String, jsonwebtoken::errors::Error> {
+        encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
+    }
+
+    pub fn verify(&self, token: &str, expected: TokenType) -> Result<Claims, TokenError> {
+        use jsonwebtoken::errors::ErrorKind;
+        let data =
+            decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| {
+                match e.kind() {
+                    ErrorKind::ExpiredSignature => TokenError::Expired,
+                    _ => TokenError::Invalid,
+                }
+            })?;
+        let claims = data.claims;
+        if claims.token_type != expected {
+            return Err(TokenError::WrongType);
+        }
+        if claims.user_id().is_none() {
+            return Err(TokenError::Invalid);
+        }
+        Ok(claims)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    fn claims(token_type: TokenType, exp_offset: i64) -> Claims {
+        let now = chrono::Utc::now().timestamp();
+        Claims {
+            sub: "7".into(),
+            username: "alice".into(),
+            role: Role::User,
+            token_type,
+            iat: now,
+            exp: now + exp_offset,
+            jti: "j1".into(),
+            sid: "s1".into(),
+        }
+    }
+
+    #[test]
+    fn round_trips_and_checks_the_type() {
+        let keys = TokenKeys::new(KEY).unwrap();
+        let access = keys.encode(&claims(TokenType::Access, 60)).unwrap();
+        assert_eq!(
+            keys.verify(&access, TokenType::Access).unwrap().user_id(),
+            Some(7)
+        );
+        assert_eq!(
+            keys.verify(&access, TokenType::Refresh),
+            Err(TokenError::WrongType)
+        );
+        let refresh = keys.encode(&claims(TokenType::Refresh, 60)).unwrap();
+        assert_eq!(
+            keys.verify(&refresh, TokenType::Access),
+            Err(TokenError::WrongType)
+        );
+    }
+
+    #[test]
+    fn refuses_another_key_and_expired_tokens() {
+        let keys = TokenKeys::new(KEY).unwrap();
+        let other = TokenKeys::new(b"another-key-another-key-another!!").unwrap();
+        let token = other.encode(&claims(TokenType::Access, 60)).unwrap();
+        assert_eq!(
+            keys.verify(&token, TokenType::Access),
+            Err(TokenError::Invalid)
+        );
+        let expired = keys.encode(&claims(TokenType::Access, -30)).unwrap();
+        assert_eq!(
+            keys.verify(&expired, TokenType::Access),
+            Err(TokenError::Expired)
+        );
+    }
+
+    #[test]
+    fn allows_only_a_few_seconds_of_leeway() {
+        let keys = TokenKeys::new(KEY).unwrap();
+        let just_expired = keys.encode(&claims(TokenType::Access, -2)).unwrap();
+        assert!(keys.verify(&just_expired, TokenType::Access).is_ok());
+        let past_leeway = keys.encode(&claims(TokenType::Access, -7)).unwrap();
+        assert!(keys.verify(&past_leeway, TokenType::Access).is_err());
+    }
+
+    #[test]
+    fn refuses_garbage_without_panicking() {
+        let keys = TokenKeys::new(KEY).unwrap();
+        for junk in [
+            "",
+            ".",
+            "..",
+            "a.b.c",
+            "eyJhbGciOiJub25lIn0.e30.",
+            "\u{0}.\u{0}.\u{0}",
+        ] {
+            assert!(keys.verify(junk, TokenType::Access).is_err(), "{junk:?}");
+        }
+    }
+}

@@ -1,0 +1,288 @@
+//! Settings (CONTRACT section 1): the only reader of the environment and `.env`.
+//!
+//! `Config::from_lookup` is a pure function of a key lookup so tests build
+//! configurations without touching the process environment. Secrets are
+//! redacted in `Debug` so a config can be logged.
+
+use std::{fmt, net::IpAddr, net::SocketAddr, path::PathBuf};
+
+/// Shortest HMAC key accepted: HS256 wants at least the hash size.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppEnv {
+    Development,
+    Production,
+}
+
+#[derive(Clone)]
+pub struct JwtSecret(Vec<u8>);
+
+impl JwtSecret {
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Self(bytes)
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for JwtSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("JwtSecret(<redacted>)")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub bind_addr: SocketAddr,
+    pub database_url: PathBuf,
+    pub app_env: AppEnv,
+    /// `None` in development when unset: startup generates and keeps one.
+    pub jwt_secret: Option<JwtSecret>,
+    pub access_token_ttl: i64,
+    pub refresh_token_ttl: i64,
+    pub refresh_reuse_grace: i64,
+    pub cookie_secure: bool,
+    pub bcrypt_cost: u32,
+    pub login_max_failures: u32,
+    pub login_failure_window: i64,
+    pub trusted_proxies: Vec<IpAddr>,
+    pub log_filter: String,
+    /// Not a user setting: tests run small servers.
+    pub workers: Option<usize>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid setting {var}: {reason}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub reason: String,
+}
+
+fn bad(var: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
+        var,
+        reason: reason.into(),
+    }
+}
+
+impl Config {
+    /// Reads the process environment, after loading `.env` (which never
+    /// overrides a variable already set).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        match dotenvy::dotenv() {
+            Ok(_) => {}
+            Err(e) if e.not_found() => {}
+            Err(e) => return Err(bad("(.env file)", e.to_string())),
+        }
+        Self::from_lookup(|key| std::env::var(key).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        // An empty value counts as unset, as `.env` templates usually leave them.
+        let get = |key: &str| lookup(key).filter(|v| !v.trim().is_empty());
+
+        let app_env = match get("APP_ENV").as_deref().map(str::trim) {
+            None | Some("development") => AppEnv::Development,
+            Some("production") => AppEnv::Production,
+            Some(other) => {
+                return Err(bad(
+                    "APP_ENV",
+                    format!("expected 'development' or 'production', got {other:?}"),
+                ));
+            }
+        };
+        let production = app_env == AppEnv::Production;
+
+        let jwt_secret = match get("JWT_SECRET_KEY") {
+            Some(key) if key.len() >= MIN_SECRET_BYTES => Some(JwtSecret(key.into_bytes())),
+            Some(_) if production => {
+                return Err(bad(
+                    "JWT_SECRET_KEY",
+                    format!("must be at least {MIN_SECRET_BYTES} bytes in production"),
+                ));
+            }
+            Some(_) => {
+                return Err(bad(
+                    "JWT_SECRET_KEY",
+                    format!("must be at least {MIN_SECRET_BYTES} bytes (or unset in development)"),
+                ));
+            }
+            None if production => {
+                return Err(bad(
+                    "JWT_SECRET_KEY",
+                    "must be set in production (at least 32 random bytes)",
+                ));
+            }
+            None => None,
+        };
+
+        let number =
+            |key: &'static str, default: i64, min: i64, max: i64| -> Result<i64, ConfigError> {
+                match get(key) {
+                    None => Ok(default),
+                    Some(raw) => match raw.trim().parse::<i64>() {
+                        Ok(n) if (min..=max).contains(&n) => Ok(n),
+                        _ => Err(bad(
+                            key,
+                            format!("expected a whole number from {min} to {max}, got {raw:?}"),
+                        )),
+                    },
+                }
+            };
+
+        let bind_addr = match get("BIND_ADDR") {
+            None => SocketAddr::from(([127, 0, 0, 1], 8080)),
+            Some(raw) => raw.trim().parse().map_err(|_| {
+                bad(
+                    "BIND_ADDR",
+                    format!("expected HOST:PORT such as 127.0.0.1:8080, got {raw:?}"),
+                )
+            })?,
+        };
+
+        let cookie_secure = match get("COOKIE_SECURE").as_deref().map(str::trim) {
+            None => production,
+            Some("true" | "1" | "yes" | "on") => true,
+            Some("false" | "0" | "no" | "off") => false,
+            Some(other) => {
+                return Err(bad(
+                    "COOKIE_SECURE",
+                    format!("expected true or false, got {other:?}"),
+                ));
+            }
+        };
+
+        let trusted_proxies = match get("TRUSTED_PROXIES") {
+            None => Vec::new(),
+            Some(raw) => raw
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| {
+                    s.parse::<IpAddr>().map_err(|_| {
+                        bad(
+                            "TRUSTED_PROXIES",
+                            format!("expected IP addresses separated by commas, got {s:?}"),
+                        )
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+        };
+
+        let day = 24 * 60 * 60;
+        Ok(Config {
+            bind_addr,
+            database_url: PathBuf::from(
+                get("DATABASE_URL").unwrap_or_else(|| "portcullis.db".into()),
+            ),
+            app_env,
+            jwt_secret,
+            access_token_ttl: number("ACCESS_TOKEN_TTL", 900, 1, day)?,
+            refresh_token_ttl: number("REFRESH_TOKEN_TTL", 14 * day, 1, 365 * day)?,
+            refresh_reuse_grace: number("REFRESH_REUSE_GRACE", 10, 0, 300)?,
+            cookie_secure,
+            bcrypt_cost: number("BCRYPT_COST", 12, 4, 31)? as u32,
+            login_max_failures: number("LOGIN_MAX_FAILURES", 10, 1, 1_000_000)? as u32,
+            login_failure_window: number("LOGIN_FAILURE_WINDOW", 900, 1, day)?,
+            trusted_proxies,
+            log_filter: get("RUST_LOG").unwrap_or_else(|| "info".into()),
+            workers: None,
+        })
+    }
+
+    pub fn is_production(&self) -> bool {
+        self.app_env == AppEnv::Production
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_need_no_configuration() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.bind_addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.database_url, PathBuf::from("portcullis.db"));
+        assert_eq!(c.app_env, AppEnv::Development);
+        assert!(c.jwt_secret.is_none());
+        assert_eq!((c.access_token_ttl, c.refresh_token_ttl), (900, 1_209_600));
+        assert_eq!(c.refresh_reuse_grace, 10);
+        assert!(!c.cookie_secure);
+        assert_eq!(c.bcrypt_cost, 12);
+        assert_eq!((c.login_max_failures, c.login_failure_window), (10, 900));
+        assert!(c.trusted_proxies.is_empty());
+        assert_eq!(c.log_filter, "info");
+    }
+
+    #[test]
+    fn every_bad_value_names_its_variable() {
+        for (var, value) in [
+            ("BIND_ADDR", "nowhere"),
+            ("APP_ENV", "staging"),
+            ("JWT_SECRET_KEY", "short"),
+            ("ACCESS_TOKEN_TTL", "-1"),
+            ("ACCESS_TOKEN_TTL", "15m"),
+            ("REFRESH_TOKEN_TTL", "0"),
+            ("REFRESH_REUSE_GRACE", "x"),
+            ("COOKIE_SECURE", "maybe"),
+            ("BCRYPT_COST", "3"),
+            ("BCRYPT_COST", "32"),
+            ("LOGIN_MAX_FAILURES", "0"),
+            ("LOGIN_FAILURE_WINDOW", "soon"),
+            ("TRUSTED_PROXIES", "10.0.0.1,proxy.local"),
+        ] {
+            let err = config(&[(var, value)]).unwrap_err();
+            assert_eq!(err.var, var, "{var}={value}");
+            assert!(err.to_string().contains(var));
+        }
+    }
+
+    #[test]
+    fn production_refuses_a_missing_or_short_secret() {
+        let err = config(&[("APP_ENV", "production")]).unwrap_err();
+        assert_eq!(err.var, "JWT_SECRET_KEY");
+        let err = config(&[
+            ("APP_ENV", "production"),
+            ("JWT_SECRET_KEY", &"k".repeat(31)),
+        ])
+        .unwrap_err();
+        assert_eq!(err.var, "JWT_SECRET_KEY");
+        let ok = config(&[
+            ("APP_ENV", "production"),
+            ("JWT_SECRET_KEY", &"k".repeat(32)),
+        ])
+        .unwrap();
+        assert!(ok.cookie_secure, "production defaults to Secure cookies");
+    }
+
+    #[test]
+    fn parses_lists_and_booleans() {
+        let c = config(&[
+            ("TRUSTED_PROXIES", "10.0.0.1, ::1"),
+            ("COOKIE_SECURE", "true"),
+        ])
+        .unwrap();
+        assert_eq!(c.trusted_proxies.len(), 2);
+        assert!(c.cookie_secure);
+    }
+
+    #[test]
+    fn debug_output_redacts_the_secret() {
+        let c = config(&[("JWT_SECRET_KEY", "a-very-secret-key-of-32-bytes-min!")]).unwrap();
+        assert!(!format!("{c:?}").contains("a-very-secret"));
+    }
+}

@@ -1,0 +1,107 @@
+//! The database: connection pool, pragmas, embedded migrations, and one module
+//! of synchronous queries per table. Nothing here knows about HTTP; callers in
+//! async code reach it through `AppState::db`, which runs it on the blocking pool.
+
+pub mod models;
+pub mod refresh_tokens;
+pub mod schema;
+pub mod secrets;
+pub mod users;
+
+use std::{path::Path, time::Duration};
+
+use diesel::{
+    prelude::*,
+    r2d2::{ConnectionManager, CustomizeConnection},
+    sql_query,
+};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+pub type Pool = diesel::r2d2::Pool<ConnectionManager<SqliteConnection>>;
+pub type PooledConn = diesel::r2d2::PooledConnection<ConnectionManager<SqliteConnection>>;
+
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+/// How long a writer waits for SQLite's lock before giving up (→ 503).
+const BUSY_TIMEOUT_MS: u32 = 5_000;
+
+/// Why the database could not be opened; always reported as a `DATABASE_URL` problem.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid setting DATABASE_URL ({path}): {reason}")]
+pub struct OpenError {
+    pub path: String,
+    pub reason: String,
+}
+
+#[derive(Debug)]
+struct Pragmas;
+
+impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Pragmas {
+    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
+        // synchronous=NORMAL in WAL mode survives a process crash (kill -9);
+        // only a power loss can drop the last transactions.
+        sql_query(format!(
+            "PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"
+        ))
+        .execute(conn)
+        .map(drop)
+        .map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+/// Opens (creating if needed) the SQLite file, applies the embedded
+/// migrations and returns a pool.
+pub fn open(path: &Path) -> Result<Pool, OpenError> {
+    let shown = path.display().to_string();
+    let fail = |reason: String| OpenError {
+        path: shown.clone(),
+        reason,
+    };
+    let url = path
+        .to_str()
+        .ok_or_else(|| fail("the path is not valid UTF-8".into()))?;
+    if url.is_empty() || url == ":memory:" {
+        return Err(fail(
+            "must be a file path; each pooled connection would get its own in-memory database"
+                .into(),
+        ));
+    }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        if !parent.is_dir() {
+            return Err(fail(format!(
+                "directory {} does not exist",
+                parent.display()
+            )));
+        }
+    }
+
+    // WAL is set once, on a single connection, before the pool opens several at
+    // once: set per connection on a fresh file it races into "database is locked".
+    let mut conn = SqliteConnection::establish(url).map_err(|e| fail(e.to_string()))?;
+    sql_query(format!("PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}"))
+        .execute(&mut conn)
+        .map_err(|e| fail(e.to_string()))?;
+    // The first real read: a file that is not a database fails here.
+    sql_query("PRAGMA journal_mode = WAL")
+        .execute(&mut conn)
+        .map_err(|e| fail(e.to_string()))?;
+    sql_query("PRAGMA foreign_keys = ON")
+        .execute(&mut conn)
+        .map_err(|e| fail(e.to_string()))?;
+    conn.run_pending_migrations(MIGRATIONS)
+        .map_err(|e| fail(format!("migrations failed: {e}")))?;
+    drop(conn);
+
+    diesel::r2d2::Pool::builder()
+        .max_size(8)
+        .min_idle(Some(1))
+        .connection_timeout(Duration::from_secs(5))
+        .connection_customizer(Box::new(Pragmas))
+        .build(ConnectionManager::<SqliteConnection>::new(url))
+        .map_err(|e| fail(e.to_string()))
+}
+
+/// Unix seconds: every timestamp in the database is one.
+pub fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}

@@ -1,0 +1,72 @@
+//! Rows as Diesel reads and writes them, and their conversion into domain types.
+
+use diesel::prelude::*;
+
+use super::schema::{refresh_families, refresh_tokens, users};
+use crate::domain::Role;
+
+/// A stored user. `role` is already a `Role`: the column's CHECK constraint
+/// keeps any other text out, and a row that somehow holds one reads as `user`,
+/// the role with least power.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = users, check_for_backend(diesel::sqlite::Sqlite))]
+pub struct User {
+    pub id: i32,
+    pub username: String,
+    pub password_hash: String,
+    #[diesel(deserialize_as = RoleColumn)]
+    pub role: Role,
+    pub disabled: bool,
+    pub created_at: i64,
+    pub last_login_at: Option<i64>,
+}
+
+/// Reads the `role` text column into a `Role`.
+pub struct RoleColumn(Role);
+
+impl diesel::deserialize::Queryable<diesel::sql_types::Text, diesel::sqlite::Sqlite>
+    for RoleColumn
+{
+    type Row = String;
+    fn build(row: String) -> diesel::deserialize::Result<Self> {
+        Ok(RoleColumn(row.parse().unwrap_or(Role::User)))
+    }
+}
+
+impl From<RoleColumn> for Role {
+    fn from(value: RoleColumn) -> Self {
+        value.0
+    }
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = users)]
+pub struct NewUser<'a> {
+    pub username: &'a str,
+    pub password_hash: &'a str,
+    pub role: &'a str,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = refresh_families, check_for_backend(diesel::sqlite::Sqlite))]
+pub struct Family {
+    pub id: String,
+    pub user_id: i32,
+    pub created_at: i64,
+    pub last_used_at: i64,
+    pub user_agent: String,
+    pub ip: String,
+    pub revoked_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = refresh_tokens, check_for_backend(diesel::sqlite::Sqlite))]
+pub struct RefreshTokenRow {
+    pub jti: String,
+    pub family_id: String,
+    pub user_id: i32,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+}

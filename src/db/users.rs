@@ -1,0 +1,86 @@
+//! Queries on `users`. Usernames compare without regard to case because the
+//! column is `COLLATE NOCASE`.
+
+use diesel::prelude::*;
+
+use super::{
+    models::{NewUser, User},
+    schema::users::dsl::*,
+};
+use crate::domain::Role;
+
+pub fn create(
+    conn: &mut SqliteConnection,
+    name: &str,
+    hash: &str,
+    new_role: Role,
+    now: i64,
+) -> QueryResult<User> {
+    diesel::insert_into(users)
+        .values(NewUser {
+            username: name,
+            password_hash: hash,
+            role: new_role.as_str(),
+            created_at: now,
+        })
+        .returning(User::as_returning())
+        .get_result(conn)
+}
+
+pub fn find(conn: &mut SqliteConnection, user_id: i32) -> QueryResult<Option<User>> {
+    users
+        .find(user_id)
+        .select(User::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn find_by_username(conn: &mut SqliteConnection, name: &str) -> QueryResult<Option<User>> {
+    users
+        .filter(username.eq(name))
+        .select(User::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn list(conn: &mut SqliteConnection) -> QueryResult<Vec<User>> {
+    users.order(id.asc()).select(User::as_select()).load(conn)
+}
+
+pub fn record_login(conn: &mut SqliteConnection, user_id: i32, now: i64) -> QueryResult<()> {
+    diesel::update(users.find(user_id))
+        .set(last_login_at.eq(now))
+        .execute(conn)
+        .map(drop)
+}
+
+/// Returns whether a user with that id existed.
+pub fn set_role(conn: &mut SqliteConnection, user_id: i32, new_role: Role) -> QueryResult<bool> {
+    diesel::update(users.find(user_id))
+        .set(role.eq(new_role.as_str()))
+        .execute(conn)
+        .map(|n| n == 1)
+}
+
+pub fn set_disabled(conn: &mut SqliteConnection, user_id: i32, value: bool) -> QueryResult<bool> {
+    diesel::update(users.find(user_id))
+        .set(disabled.eq(value))
+        .execute(conn)
+        .map(|n| n == 1)
+}
+
+pub fn set_password_hash(conn: &mut SqliteConnection, user_id: i32, hash: &str) -> QueryResult<()> {
+    diesel::update(users.find(user_id))
+        .set(password_hash.eq(hash))
+        .execute(conn)
+        .map(drop)
+}
+
+/// Admins who can still act: enabled accounts with the admin role.
+pub fn count_active_admins(conn: &mut SqliteConnection) -> QueryResult<i64> {
+    users
+        .filter(role.eq(Role::Admin.as_str()))
+        .filter(disabled.eq(false))
+        .count()
+        .get_result(conn)
+}

@@ -1,0 +1,54 @@
+//! Parse the command line, load the settings, start logging, dispatch.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use portcullis::{
+    cli::{self, Cli, Command},
+    config::Config,
+    logging,
+    startup::Application,
+};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(e) => return fail(e),
+    };
+    if let Err(e) = logging::init(&config.log_filter) {
+        return fail(e);
+    }
+    let outcome = match cli.command {
+        None | Some(Command::Serve) => return serve(config),
+        Some(Command::CreateAdmin { name }) => cli::create_admin(&config, &name),
+        Some(Command::Promote { name }) => cli::promote(&config, &name),
+    };
+    match outcome {
+        Ok(message) => {
+            println!("{message}");
+            ExitCode::SUCCESS
+        }
+        Err(reason) => fail(reason),
+    }
+}
+
+fn serve(config: Config) -> ExitCode {
+    actix_web::rt::System::new().block_on(async move {
+        let addr = config.bind_addr;
+        let app = match Application::build(config) {
+            Ok(app) => app,
+            Err(e) => return fail(e),
+        };
+        tracing::info!("listening on http://{}:{}", addr.ip(), app.port());
+        match app.run_until_stopped().await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(e),
+        }
+    })
+}
+
+fn fail(reason: impl std::fmt::Display) -> ExitCode {
+    eprintln!("portcullis: {reason}");
+    ExitCode::FAILURE
+}

@@ -1,0 +1,75 @@
+//! Facts about an incoming request that several layers need: is it an API
+//! request (CONTRACT section 5), who is the client, what is it running.
+
+use std::net::IpAddr;
+
+use actix_web::{
+    HttpRequest,
+    dev::RequestHead,
+    http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, USER_AGENT},
+};
+
+/// An API request sends a JSON body, asks for JSON, or carries a Bearer token.
+pub fn is_api_request(head: &RequestHead) -> bool {
+    is_api_headers(&head.headers)
+}
+
+pub fn is_api_headers(headers: &HeaderMap) -> bool {
+    has_json_body(headers)
+        || header_str(headers, ACCEPT).is_some_and(|v| v.contains("application/json"))
+        || bearer_token(headers).is_some()
+}
+
+pub fn has_json_body(headers: &HeaderMap) -> bool {
+    header_str(headers, CONTENT_TYPE).is_some_and(|v| {
+        v.trim_start()
+            .to_ascii_lowercase()
+            .starts_with("application/json")
+    })
+}
+
+/// The token from `Authorization: Bearer <token>` (scheme case-insensitive).
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = header_str(headers, AUTHORIZATION)?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+pub fn has_authorization(headers: &HeaderMap) -> bool {
+    headers.contains_key(AUTHORIZATION)
+}
+
+fn header_str(headers: &HeaderMap, name: actix_web::http::header::HeaderName) -> Option<&str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The client's address: the peer, unless the peer is a trusted proxy, in
+/// which case the right-most `X-Forwarded-For` entry that is not itself a
+/// trusted proxy. Untrusted peers cannot change the answer with headers.
+pub fn client_ip(req: &HttpRequest, trusted: &[IpAddr]) -> Option<IpAddr> {
+    let peer = req.peer_addr()?.ip();
+    if !trusted.contains(&peer) {
+        return Some(peer);
+    }
+    let forwarded = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect::<Vec<_>>();
+    for hop in forwarded.iter().rev() {
+        match hop.parse::<IpAddr>() {
+            Ok(ip) if trusted.contains(&ip) => continue,
+            Ok(ip) => return Some(ip),
+            Err(_) => break,
+        }
+    }
+    Some(peer)
+}
+
+/// A short, printable user agent for the sessions list (never trusted for anything).
+pub fn user_agent(req: &HttpRequest) -> String {
+    let raw = header_str(req.headers(), USER_AGENT).unwrap_or("");
+    raw.chars().filter(|c| !c.is_control()).take(256).collect()
+}
