@@ -12,7 +12,10 @@ use actix_web::{
     HttpMessage,
     body::{EitherBody, MessageBody},
     dev::{Payload, ServiceRequest, ServiceResponse},
-    http::{Method, header::CONTENT_TYPE},
+    http::{
+        Method,
+        header::{CONTENT_TYPE, COOKIE},
+    },
     middleware::Next,
     web::{Bytes, BytesMut},
 };
@@ -21,7 +24,7 @@ use subtle::ConstantTimeEq;
 
 use crate::{
     error::AppError,
-    request::{has_authorization, has_json_body},
+    request::{has_authorization, has_json_body, is_api_request},
 };
 
 const SESSION_KEY: &str = "csrf";
@@ -55,7 +58,11 @@ fn needs_check(req: &ServiceRequest) -> bool {
         *req.method(),
         Method::POST | Method::PUT | Method::PATCH | Method::DELETE
     );
-    state_changing && !has_authorization(req.headers()) && !has_json_body(req.headers())
+    let headers = req.headers();
+    // An API request that sends no cookie at all has no ambient authority to
+    // abuse; its handler answers from the Authorization header alone.
+    let cookieless_api = is_api_request(req.head()) && !headers.contains_key(COOKIE);
+    state_changing && !has_authorization(headers) && !has_json_body(headers) && !cookieless_api
 }
 
 pub async fn protect(
@@ -126,10 +133,40 @@ async fn read_body(req: &mut ServiceRequest) -> Result<Bytes, AppError> {
     Ok(body.freeze())
 }
 
+/// Finds one field of an urlencoded body. Stricter than the usual parsers,
+/// which replace invalid UTF-8 silently: a body that does not decode to valid
+/// UTF-8 is a 400, so no handler ever sees a mangled value.
 fn form_field(body: &[u8], name: &str) -> Result<Option<String>, AppError> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
-        .map_err(|_| AppError::BadRequest("The form data is malformed.".into()))?;
-    Ok(pairs.into_iter().find(|(k, _)| k == name).map(|(_, v)| v))
+    let malformed = || AppError::BadRequest("The form data is malformed.".into());
+    let mut found = None;
+    for pair in body.split(|b| *b == b'&').filter(|p| !p.is_empty()) {
+        let mut kv = pair.splitn(2, |b| *b == b'=');
+        let key = percent_decode(kv.next().unwrap_or_default()).ok_or_else(malformed)?;
+        let value = percent_decode(kv.next().unwrap_or_default()).ok_or_else(malformed)?;
+        if found.is_none() && key == name {
+            found = Some(value);
+        }
+    }
+    Ok(found)
+}
+
+/// `application/x-www-form-urlencoded` decoding; `None` for a bad escape or invalid UTF-8.
+fn percent_decode(raw: &[u8]) -> Option<String> {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        match raw[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = raw.get(i + 1..i + 3)?;
+                out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
 }
 
 #[cfg(test)]
@@ -147,10 +184,22 @@ mod tests {
     }
 
     #[test]
+    fn decodes_escapes_and_plus_signs() {
+        let body = b"csrf_token=a%2Bb+c%C3%A9";
+        assert_eq!(
+            form_field(body, FORM_FIELD).unwrap().as_deref(),
+            Some("a+b c\u{e9}")
+        );
+    }
+
+    #[test]
     fn malformed_form_bodies_are_bad_requests() {
-        assert!(matches!(
-            form_field(b"a=%ff%fe", FORM_FIELD),
-            Err(AppError::BadRequest(_))
-        ));
+        let bad: [&[u8]; 4] = [b"a=%ff%fe", b"a=%zz", b"a=%4", b"csrf_token=\xff"];
+        for body in bad {
+            assert!(
+                matches!(form_field(body, FORM_FIELD), Err(AppError::BadRequest(_))),
+                "{body:?}"
+            );
+        }
     }
 }

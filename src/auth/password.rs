@@ -6,9 +6,10 @@ use std::{collections::HashMap, sync::Mutex, sync::OnceLock};
 use crate::domain::Password;
 
 pub fn hash(password: &Password, cost: u32) -> Result<String, bcrypt::BcryptError> {
-    // `Password` is at most 72 bytes, so nothing is cut; the non-truncating
-    // variant turns any future slip into an error instead of a weak hash.
-    bcrypt::non_truncating_hash(password.expose(), cost)
+    // `Password` is at most 72 bytes, so bcrypt uses all of it. (The
+    // `non_truncating_*` variants count bcrypt's trailing NUL and would refuse
+    // a 72-byte password the contract accepts.)
+    bcrypt::hash(password.expose(), cost)
 }
 
 /// Checks a login attempt. `hash` is `None` for an unknown user: we still pay

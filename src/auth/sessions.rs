@@ -193,7 +193,7 @@ pub fn refresh(
         }
 
         if let Some(used_at) = row.used_at {
-            if now - used_at <= issuer.reuse_grace {
+            if now - used_at < issuer.reuse_grace {
                 // A parallel tab: hand out the family's current token.
                 return match refresh_tokens::live_token(conn, &family.id, now)? {
                     Some(current) => {

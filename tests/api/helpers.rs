@@ -1,0 +1,341 @@
+//! `spawn_app()` and a cookie-keeping client that never follows redirects.
+
+use std::{collections::HashMap, path::PathBuf, sync::Arc};
+
+use portcullis::{config::Config, startup::Application};
+use reqwest::{Response, StatusCode, cookie::CookieStore, header};
+use serde_json::Value;
+
+pub const SECRET: &str = "test-secret-key-that-is-at-least-32-bytes!";
+/// Not on any common-password list, and valid for every username used here.
+pub const PASSWORD: &str = "Tr0ub4dor&3-horse";
+
+pub struct TestApp {
+    pub addr: String,
+    pub db_path: PathBuf,
+    /// The default browser-like client.
+    pub client: Client,
+    _dir: tempfile::TempDir,
+}
+
+/// Settings as a test sees them: a temp database, a fast bcrypt, a fixed key.
+fn test_settings(dir: &tempfile::TempDir, overrides: &[(&str, &str)]) -> HashMap<String, String> {
+    let mut settings: HashMap<String, String> = [
+        ("BIND_ADDR", "127.0.0.1:0".to_owned()),
+        (
+            "DATABASE_URL",
+            dir.path().join("test.db").display().to_string(),
+        ),
+        ("JWT_SECRET_KEY", SECRET.to_owned()),
+        ("BCRYPT_COST", "4".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    for (k, v) in overrides {
+        settings.insert(k.to_string(), v.to_string());
+    }
+    settings
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let settings = test_settings(&dir, overrides);
+    let mut config = Config::from_lookup(|k| settings.get(k).cloned()).expect("test config");
+    config.workers = Some(2);
+    let db_path = config.database_url.clone();
+    let app = Application::build(config).expect("app builds");
+    let addr = format!("http://127.0.0.1:{}", app.port());
+    actix_web::rt::spawn(app.into_server());
+    TestApp {
+        client: Client::new(&addr),
+        addr,
+        db_path,
+        _dir: dir,
+    }
+}
+
+impl TestApp {
+    /// Another browser, with its own cookie jar.
+    pub fn new_client(&self) -> Client {
+        Client::new(&self.addr)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.addr, path)
+    }
+
+    /// Registers through the JSON API and returns the new user's id.
+    pub async fn api_register(&self, username: &str, password: &str) -> Response {
+        self.client
+            .http
+            .post(self.url("/register"))
+            .json(&serde_json::json!({ "username": username, "password": password }))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn api_login(&self, username: &str, password: &str) -> Response {
+        self.client
+            .http
+            .post(self.url("/login"))
+            .json(&serde_json::json!({ "username": username, "password": password }))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Registers and logs in through the API; returns (access, refresh).
+    pub async fn api_user(&self, username: &str) -> (String, String) {
+        assert_eq!(
+            self.api_register(username, PASSWORD).await.status(),
+            StatusCode::CREATED
+        );
+        let body: Value = self
+            .api_login(username, PASSWORD)
+            .await
+            .json()
+            .await
+            .expect("json");
+        (
+            body["access_token"].as_str().expect("access").to_owned(),
+            body["refresh_token"].as_str().expect("refresh").to_owned(),
+        )
+    }
+
+    pub async fn bearer_get(&self, path: &str, token: &str) -> Response {
+        self.client
+            .http
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn bearer_post(&self, path: &str, token: &str) -> Response {
+        self.client
+            .http
+            .post(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// A browser that registered `username` (a plain user) and is logged in.
+    pub async fn logged_in_user(&self, username: &str) -> Client {
+        let client = self.new_client();
+        let res = client.register(username, PASSWORD).await;
+        assert_redirect_to(&res, "/protected");
+        client
+    }
+
+    /// Runs the real binary's `create-admin` against this app's database.
+    pub fn create_admin(&self, username: &str, password: &str) -> std::process::Output {
+        run_cli(&self.db_path, &["create-admin", username], Some(password))
+    }
+
+    /// A browser logged in as a new admin.
+    pub async fn logged_in_admin(&self, username: &str) -> Client {
+        let out = self.create_admin(username, PASSWORD);
+        assert!(
+            out.status.success(),
+            "create-admin failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let client = self.new_client();
+        let res = client.login(username, PASSWORD).await;
+        assert_redirect_to(&res, "/protected");
+        client
+    }
+}
+
+/// Runs the `portcullis` binary with this database, feeding `stdin`.
+pub fn run_cli(db: &std::path::Path, args: &[&str], stdin: Option<&str>) -> std::process::Output {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(args)
+        .env_clear()
+        .env("DATABASE_URL", db)
+        .env("BCRYPT_COST", "4")
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("binary runs");
+    if let Some(input) = stdin {
+        let mut pipe = child.stdin.take().expect("stdin");
+        writeln!(pipe, "{input}").expect("write stdin");
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().expect("binary exits")
+}
+
+/// A browser-like client: keeps cookies, never follows redirects.
+pub struct Client {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub jar: Arc<reqwest::cookie::Jar>,
+}
+
+impl Client {
+    pub fn new(base: &str) -> Self {
+        let jar = Arc::new(reqwest::cookie::Jar::default());
+        let http = reqwest::Client::builder()
+            .cookie_provider(jar.clone())
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent("Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0 Safari/537.36")
+            .build()
+            .expect("client");
+        Self {
+            base: base.to_owned(),
+            http,
+            jar,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.http.get(self.url(path)).send().await.expect("request")
+    }
+
+    /// Fetches a page and returns the CSRF token from its `<meta>`.
+    pub async fn csrf_token(&self) -> String {
+        let html = self.get("/login").await.text().await.expect("body");
+        meta_csrf(&html).expect("csrf meta tag")
+    }
+
+    /// Posts a form with the session's CSRF token added.
+    pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> Response {
+        let token = self.csrf_token().await;
+        let mut all: Vec<(&str, &str)> = fields.to_vec();
+        all.push(("csrf_token", &token));
+        self.post_form_raw(path, &all).await
+    }
+
+    /// Posts a form exactly as given (no CSRF token added).
+    pub async fn post_form_raw(&self, path: &str, fields: &[(&str, &str)]) -> Response {
+        self.http
+            .post(self.url(path))
+            .form(fields)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn register(&self, username: &str, password: &str) -> Response {
+        self.post_form(
+            "/register",
+            &[
+                ("username", username),
+                ("password", password),
+                ("password_confirm", password),
+            ],
+        )
+        .await
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> Response {
+        self.post_form("/login", &[("username", username), ("password", password)])
+            .await
+    }
+
+    /// The value of a cookie the jar would send to the app.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        let url = self.base.parse().expect("url");
+        let header = self.jar.cookies(&url)?;
+        header
+            .to_str()
+            .ok()?
+            .split("; ")
+            .filter_map(|pair| pair.split_once('='))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_owned())
+    }
+
+    /// Puts a cookie in the jar as if the server had set it.
+    pub fn set_cookie(&self, name: &str, value: &str) {
+        let url = self.base.parse().expect("url");
+        self.jar
+            .add_cookie_str(&format!("{name}={value}; Path=/"), &url);
+    }
+}
+
+pub fn meta_csrf(html: &str) -> Option<String> {
+    let start = html.find("<meta name=\"csrf-token\" content=\"")?
+        + "<meta name=\"csrf-token\" content=\"".len();
+    let end = html[start..].find('"')? + start;
+    Some(html[start..end].to_owned())
+}
+
+pub fn location(res: &Response) -> Option<&str> {
+    res.headers().get(header::LOCATION)?.to_str().ok()
+}
+
+#[track_caller]
+pub fn assert_redirect_to(res: &Response, expected: &str) {
+    assert_eq!(
+        res.status(),
+        StatusCode::SEE_OTHER,
+        "expected a 303 to {expected}"
+    );
+    assert_eq!(location(res), Some(expected));
+}
+
+/// One `Set-Cookie` header, parsed: name, value and attributes (lower-cased names).
+#[derive(Debug, Clone)]
+pub struct SetCookie {
+    pub name: String,
+    pub value: String,
+    pub attributes: HashMap<String, String>,
+}
+
+impl SetCookie {
+    pub fn has(&self, attribute: &str) -> bool {
+        self.attributes
+            .contains_key(&attribute.to_ascii_lowercase())
+    }
+
+    pub fn get(&self, attribute: &str) -> Option<&str> {
+        self.attributes
+            .get(&attribute.to_ascii_lowercase())
+            .map(String::as_str)
+    }
+}
+
+pub fn set_cookies(res: &Response) -> Vec<SetCookie> {
+    res.headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|raw| {
+            let mut parts = raw.split(';').map(str::trim);
+            let (name, value) = parts.next()?.split_once('=')?;
+            let attributes = parts
+                .map(|p| match p.split_once('=') {
+                    Some((k, v)) => (k.to_ascii_lowercase(), v.to_owned()),
+                    None => (p.to_ascii_lowercase(), String::new()),
+                })
+                .collect();
+            Some(SetCookie {
+                name: name.to_owned(),
+                value: value.to_owned(),
+                attributes,
+            })
+        })
+        .collect()
+}
+
+pub fn set_cookie(res: &Response, name: &str) -> Option<SetCookie> {
+    set_cookies(res).into_iter().find(|c| c.name == name)
+}

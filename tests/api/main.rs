@@ -1,0 +1,15 @@
+//! End-to-end tests: each test starts the real app (the same
+//! `Application::build` as `main`) on 127.0.0.1 with a fresh SQLite file in a
+//! temp dir, and talks to it over HTTP.
+
+mod admin;
+mod api;
+mod cli;
+mod csrf;
+mod guard;
+mod helpers;
+mod login;
+mod pages;
+mod register;
+mod startup;
+mod tokens;

@@ -1,0 +1,205 @@
+//! The real binary: no-configuration start, settings errors, the generated
+//! development key, WAL, graceful shutdown.
+
+use std::{
+    path::Path,
+    process::{Child, Command, Output, Stdio},
+    time::{Duration, Instant},
+};
+
+use diesel::{Connection, RunQueryDsl, sqlite::SqliteConnection};
+use reqwest::StatusCode;
+
+use crate::helpers::*;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn binary(cwd: &Path, env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_portcullis"));
+    cmd.current_dir(cwd)
+        .env_clear()
+        .env("BCRYPT_COST", "4")
+        .env("RUST_LOG", "warn");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+/// Runs the binary expecting it to refuse to start.
+fn refuses(cwd: &Path, env: &[(&str, &str)]) -> Output {
+    let out = binary(cwd, env)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "should refuse to start with {env:?}");
+    out
+}
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    async fn start(cwd: &Path, env: &[(&str, &str)]) -> Server {
+        let port = free_port();
+        let bind = format!("127.0.0.1:{port}");
+        let mut all = vec![("BIND_ADDR", bind.as_str())];
+        all.extend_from_slice(env);
+        let child = binary(cwd, &all)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let base = format!("http://{bind}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(res) = reqwest::get(format!("{base}/healthz")).await {
+                if res.status() == StatusCode::OK {
+                    break;
+                }
+            }
+            assert!(Instant::now() < deadline, "server did not start");
+            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+        }
+        Server { child, base }
+    }
+
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[actix_web::test]
+async fn runs_with_no_configuration_and_keeps_its_generated_key_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]).await;
+    assert!(
+        dir.path().join("portcullis.db").exists(),
+        "the default database file is created"
+    );
+    let client = Client::new(&server.base);
+    assert_redirect_to(&client.register("alice", PASSWORD).await, "/protected");
+    // Templates and CSS are compiled in: this cwd has neither.
+    assert_eq!(
+        client.get("/static/css/site.css").await.status(),
+        StatusCode::OK
+    );
+    assert!(server.terminate().success(), "SIGTERM exits 0");
+
+    let server = Server::start(dir.path(), &[]).await;
+    let client2 = Client::new(&server.base);
+    client2.set_cookie("access_token", &client.cookie("access_token").unwrap());
+    let res = client2.get("/protected").await;
+    assert_eq!(res.status(), StatusCode::OK, "a restart logs nobody out");
+}
+
+#[actix_web::test]
+async fn the_database_runs_in_wal_mode_and_the_cli_works_beside_a_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]).await;
+    let db = dir.path().join("portcullis.db");
+    #[derive(diesel::QueryableByName)]
+    struct Mode {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        journal_mode: String,
+    }
+    let mut conn = SqliteConnection::establish(db.to_str().unwrap()).unwrap();
+    let mode: Mode = diesel::sql_query("PRAGMA journal_mode")
+        .get_result(&mut conn)
+        .unwrap();
+    assert_eq!(mode.journal_mode, "wal");
+    drop(conn);
+    let out = run_cli(&db, &["create-admin", "root"], Some(PASSWORD));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let client = Client::new(&server.base);
+    assert_redirect_to(&client.login("root", PASSWORD).await, "/protected");
+    assert_eq!(client.get("/admin").await.status(), StatusCode::OK);
+}
+
+#[actix_web::test]
+async fn the_env_file_is_read_and_the_environment_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(".env"),
+        "DATABASE_URL=from-dotenv.db\nACCESS_TOKEN_TTL=123\n",
+    )
+    .unwrap();
+    let server = Server::start(dir.path(), &[("ACCESS_TOKEN_TTL", "77")]).await;
+    assert!(dir.path().join("from-dotenv.db").exists());
+    let client = Client::new(&server.base);
+    let res = client.register("alice", PASSWORD).await;
+    assert_eq!(
+        set_cookie(&res, "access_token").unwrap().get("max-age"),
+        Some("77")
+    );
+}
+
+#[test]
+fn a_bad_value_is_a_startup_error_naming_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    for (var, value) in [
+        ("BCRYPT_COST", "99"),
+        ("ACCESS_TOKEN_TTL", "soon"),
+        ("BIND_ADDR", "not-an-address"),
+        ("COOKIE_SECURE", "perhaps"),
+        ("RUST_LOG", "info,=[bad"),
+    ] {
+        let out = refuses(dir.path(), &[(var, value)]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(var), "{var}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
+#[test]
+fn production_refuses_to_start_without_a_long_enough_key() {
+    let dir = tempfile::tempdir().unwrap();
+    for key in [None, Some("too-short")] {
+        let mut env = vec![("APP_ENV", "production")];
+        if let Some(key) = key {
+            env.push(("JWT_SECRET_KEY", key));
+        }
+        let out = refuses(dir.path(), &env);
+        assert!(String::from_utf8_lossy(&out.stderr).contains("JWT_SECRET_KEY"));
+    }
+}
+
+#[test]
+fn an_unusable_database_is_a_startup_error_naming_database_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_sqlite = dir.path().join("notes.txt");
+    std::fs::write(
+        &not_sqlite,
+        "this is not a database, just some text that is long enough".repeat(20),
+    )
+    .unwrap();
+    let missing_dir = dir.path().join("no/such/dir/app.db");
+    for path in [not_sqlite, missing_dir] {
+        let out = refuses(dir.path(), &[("DATABASE_URL", path.to_str().unwrap())]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("DATABASE_URL"), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
