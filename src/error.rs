@@ -209,11 +209,11 @@ pub async fn render_errors(
                 "/login?next={}",
                 crate::routes::encode_query_value(next.as_str())
             );
-            let (req, _) = res.into_parts();
+            let (req, old) = res.into_parts();
             let redirect = HttpResponse::SeeOther()
                 .insert_header((header::LOCATION, location))
                 .finish();
-            return Ok(ServiceResponse::new(req, redirect));
+            return Ok(ServiceResponse::new(req, keep_headers(&old, redirect)));
         }
     }
     if status.is_server_error() {
@@ -231,13 +231,29 @@ pub async fn render_errors(
     };
 
     let (req, old) = res.into_parts();
-    let mut new = error_body(&req, status, message.as_deref());
+    let new = error_body(&req, status, message.as_deref());
+    Ok(ServiceResponse::new(req, keep_headers(&old, new)))
+}
+
+/// Carries the headers set on the way out (expired cookies, `Retry-After`,
+/// `WWW-Authenticate`) over to the replacement response.
+fn keep_headers(old: &HttpResponse, mut new: HttpResponse) -> HttpResponse {
     for (name, value) in old.headers() {
-        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+        if name != header::CONTENT_TYPE
+            && name != header::CONTENT_LENGTH
+            && !new.headers().contains_key(name)
+        {
             new.headers_mut().append(name.clone(), value.clone());
         }
     }
-    Ok(ServiceResponse::new(req, new))
+    // Several Set-Cookie headers are allowed: copy them all even if the new
+    // response set one.
+    if new.headers().contains_key(header::SET_COOKIE) {
+        for value in old.headers().get_all(header::SET_COOKIE) {
+            new.headers_mut().append(header::SET_COOKIE, value.clone());
+        }
+    }
+    new
 }
 
 /// The body of an error response in the request's face.

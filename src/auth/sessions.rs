@@ -284,3 +284,94 @@ pub fn prune(conn: &mut SqliteConnection, now: i64) -> Result<usize, AppError> {
         now - KEEP_REVOKED_SECONDS,
     )?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{db, domain::Role};
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        pool: db::Pool,
+        keys: TokenKeys,
+    }
+
+    fn fixture() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = db::open(&dir.path().join("t.db")).unwrap();
+        let keys = TokenKeys::new(b"0123456789abcdef0123456789abcdef").unwrap();
+        Fixture {
+            _dir: dir,
+            pool,
+            keys,
+        }
+    }
+
+    fn issuer(keys: &TokenKeys, refresh_ttl: i64) -> Issuer<'_> {
+        Issuer {
+            keys,
+            access_ttl: 60,
+            refresh_ttl,
+            reuse_grace: 0,
+        }
+    }
+
+    fn device() -> Device {
+        Device {
+            user_agent: "test".into(),
+            ip: "127.0.0.1".into(),
+        }
+    }
+
+    fn count(conn: &mut SqliteConnection, table: &str) -> i64 {
+        #[derive(diesel::QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        diesel::RunQueryDsl::get_result::<N>(
+            diesel::sql_query(format!("SELECT COUNT(*) AS n FROM {table}")),
+            conn,
+        )
+        .unwrap()
+        .n
+    }
+
+    #[test]
+    fn pruning_removes_expired_tokens_and_dead_families_but_keeps_live_ones() {
+        let f = fixture();
+        let conn = &mut f.pool.get().unwrap();
+        let user = users::create(conn, "alice", "x", Role::User, 1_000).unwrap();
+        // One session that expired long ago, one live one.
+        start(conn, issuer(&f.keys, 10), &user, device(), 1_000).unwrap();
+        let now = 1_000_000;
+        let live = start(conn, issuer(&f.keys, 3_600), &user, device(), now).unwrap();
+        assert_eq!(count(conn, "refresh_families"), 2);
+
+        let removed = prune(conn, now).unwrap();
+        assert_eq!(removed, 2, "one expired token and its family");
+        assert_eq!(count(conn, "refresh_families"), 1);
+        assert_eq!(count(conn, "refresh_tokens"), 1);
+        assert!(
+            refresh_tokens::live_token(conn, &live.session_id, now)
+                .unwrap()
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn pruning_keeps_recently_revoked_families_so_a_replay_is_still_recognised() {
+        let f = fixture();
+        let conn = &mut f.pool.get().unwrap();
+        let user = users::create(conn, "alice", "x", Role::User, 0).unwrap();
+        let now = 1_000_000;
+        start(conn, issuer(&f.keys, 30 * 24 * 3600), &user, device(), now).unwrap();
+        end_all(conn, user.id, None, now).unwrap();
+        assert_eq!(prune(conn, now + 60).unwrap(), 0);
+        assert_eq!(count(conn, "refresh_families"), 1);
+        // A week later the revoked family goes, with its tokens (ON DELETE CASCADE).
+        assert!(prune(conn, now + KEEP_REVOKED_SECONDS + 1).unwrap() >= 1);
+        assert_eq!(count(conn, "refresh_families"), 0);
+        assert_eq!(count(conn, "refresh_tokens"), 0);
+    }
+}

@@ -172,7 +172,8 @@ pub fn run_cli(db: &std::path::Path, args: &[&str], stdin: Option<&str>) -> std:
         .expect("binary runs");
     if let Some(input) = stdin {
         let mut pipe = child.stdin.take().expect("stdin");
-        writeln!(pipe, "{input}").expect("write stdin");
+        // The binary may exit before reading (e.g. an invalid username).
+        let _ = writeln!(pipe, "{input}");
     }
     drop(child.stdin.take());
     child.wait_with_output().expect("binary exits")

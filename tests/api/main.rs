@@ -11,5 +11,6 @@ mod helpers;
 mod login;
 mod pages;
 mod register;
+mod sessions;
 mod startup;
 mod tokens;
