@@ -28,15 +28,23 @@ pub fn has_json_body(headers: &HeaderMap) -> bool {
     })
 }
 
-/// The token from `Authorization: Bearer <token>` (scheme case-insensitive).
+/// The token from `Authorization: Bearer <token>` (scheme case-insensitive;
+/// `Some("")` when the token is missing). Other schemes (a proxy's Basic
+/// auth, say) are not ours and leave the request a browser request.
 pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
-    let value = header_str(headers, AUTHORIZATION)?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+    let value = headers.get(AUTHORIZATION)?.as_bytes().trim_ascii();
+    let scheme_len = value.iter().position(|b| *b == b' ').unwrap_or(value.len());
+    if !value[..scheme_len].eq_ignore_ascii_case(b"bearer") {
+        return None;
+    }
+    // A token that is not even UTF-8 is still a Bearer attempt: it must fail
+    // as one, not fall back to cookies.
+    Some(std::str::from_utf8(&value[scheme_len..]).map_or("\u{fffd}", str::trim))
 }
 
-pub fn has_authorization(headers: &HeaderMap) -> bool {
-    headers.contains_key(AUTHORIZATION)
+/// The request authenticates with a Bearer header (valid or not).
+pub fn has_bearer(headers: &HeaderMap) -> bool {
+    bearer_token(headers).is_some()
 }
 
 fn header_str(headers: &HeaderMap, name: actix_web::http::header::HeaderName) -> Option<&str> {

@@ -5,12 +5,18 @@ use actix_web::web;
 use diesel::SqliteConnection;
 use tokio::sync::Semaphore;
 
-use crate::{auth::tokens::TokenKeys, config::Config, db::Pool, error::AppError};
+use crate::{
+    auth::{throttle::LoginThrottle, tokens::TokenKeys},
+    config::Config,
+    db::Pool,
+    error::AppError,
+};
 
 pub struct AppState {
     pub config: Config,
     pub pool: Pool,
     pub keys: TokenKeys,
+    pub login_throttle: LoginThrottle,
     /// bcrypt runs at most this many at once, so a login flood queues here
     /// instead of taking every core from the workers that serve pages.
     bcrypt_slots: Semaphore,
@@ -19,7 +25,10 @@ pub struct AppState {
 impl AppState {
     pub fn new(config: Config, pool: Pool, keys: TokenKeys) -> Self {
         let slots = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let login_throttle =
+            LoginThrottle::new(config.login_max_failures, config.login_failure_window);
         Self {
+            login_throttle,
             config,
             pool,
             keys,

@@ -2,6 +2,8 @@
 //! sessions, changing passwords. HTML and JSON handlers both call these, so
 //! the two faces of a path cannot drift apart.
 
+use std::net::{IpAddr, Ipv4Addr};
+
 use actix_web::{HttpRequest, web};
 
 use super::{
@@ -47,15 +49,34 @@ pub async fn register(
 /// account, so the answer does not tell them apart.
 pub const LOGIN_FAILED: &str = "Invalid username or password.";
 
-/// Checks a username and password. Always runs one bcrypt verification,
-/// against a dummy hash when the user does not exist.
+/// The outcome of a login attempt.
+pub enum Login {
+    Success(User),
+    /// Wrong password, unknown user or disabled account: one answer for all.
+    Failed,
+    /// Too many failures for this (client IP, username): try again later.
+    Locked {
+        retry_after: u64,
+    },
+}
+
+/// Checks a username and password for a client. A locked-out pair is refused
+/// before any work; otherwise one bcrypt verification always runs, against a
+/// dummy hash when the user does not exist, so timing does not reveal which
+/// usernames exist.
 pub async fn check_login(
     state: &web::Data<AppState>,
+    req: &HttpRequest,
     username: &str,
     attempt: &str,
-) -> Result<Option<User>, AppError> {
+) -> Result<Login, AppError> {
+    let ip = request::client_ip(req, &state.config.trusted_proxies)
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    if let Err(retry_after) = state.login_throttle.check(ip, username) {
+        tracing::warn!(client_ip = %ip, "login refused: too many failures");
+        return Ok(Login::Locked { retry_after });
+    }
     let name = username.to_owned();
-    // A name that cannot exist is looked up anyway: same work, same timing.
     let user = state
         .db(move |conn| Ok(users::find_by_username(conn, &name)?))
         .await?;
@@ -65,7 +86,18 @@ pub async fn check_login(
     let valid = state
         .bcrypt(move || password::verify(&attempt, hash.as_deref(), cost))
         .await?;
-    Ok(user.filter(|u| valid && !u.disabled))
+    match user.filter(|u| valid && !u.disabled) {
+        Some(user) => {
+            state.login_throttle.record_success(ip, username);
+            tracing::info!(user_id = user.id, client_ip = %ip, "login succeeded");
+            Ok(Login::Success(user))
+        }
+        None => {
+            state.login_throttle.record_failure(ip, username);
+            tracing::info!(client_ip = %ip, "login failed");
+            Ok(Login::Failed)
+        }
+    }
 }
 
 /// Starts a session for a user who just logged in or registered.

@@ -24,7 +24,7 @@ use subtle::ConstantTimeEq;
 
 use crate::{
     error::AppError,
-    request::{has_authorization, has_json_body, is_api_request},
+    request::{has_bearer, has_json_body, is_api_request},
 };
 
 const SESSION_KEY: &str = "csrf";
@@ -62,7 +62,7 @@ fn needs_check(req: &ServiceRequest) -> bool {
     // An API request that sends no cookie at all has no ambient authority to
     // abuse; its handler answers from the Authorization header alone.
     let cookieless_api = is_api_request(req.head()) && !headers.contains_key(COOKIE);
-    state_changing && !has_authorization(headers) && !has_json_body(headers) && !cookieless_api
+    state_changing && !has_bearer(headers) && !has_json_body(headers) && !cookieless_api
 }
 
 pub async fn protect(

@@ -30,7 +30,7 @@ use crate::{
     db::{self, models::User},
     domain::Role,
     error::AppError,
-    request::{bearer_token, has_authorization, has_json_body, is_api_request},
+    request::{bearer_token, has_bearer, has_json_body, is_api_request},
     state::AppState,
 };
 
@@ -74,7 +74,7 @@ pub async fn authenticate(
     };
     let mut update = None;
 
-    if has_authorization(req.headers()) {
+    if has_bearer(req.headers()) {
         // The header wins: cookies are not even looked at.
         match bearer_token(req.headers()).map(|t| state.keys.verify(t, TokenType::Access)) {
             Some(Ok(claims)) => insert_identity(&req, &claims),

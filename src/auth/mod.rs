@@ -9,6 +9,7 @@ pub mod csrf;
 pub mod guard;
 pub mod password;
 pub mod sessions;
+pub mod throttle;
 pub mod tokens;
 
 /// A random value for token ids, family ids and CSRF tokens: 128 bits, hex.

@@ -7,7 +7,11 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::{
-    auth::{accounts, guard::CurrentUser, sessions::TokenPair},
+    auth::{
+        accounts::{self, Login},
+        guard::CurrentUser,
+        sessions::TokenPair,
+    },
     domain::{Password, Role, Username},
     error::AppError,
     request::bearer_token,
@@ -61,11 +65,11 @@ pub async fn login(
     state: web::Data<AppState>,
     body: web::Json<Credentials>,
 ) -> Result<HttpResponse, AppError> {
-    let Some(user) = accounts::check_login(&state, &body.username, &body.password).await? else {
-        tracing::info!("login failed (API)");
-        return Err(AppError::Unauthorized(accounts::LOGIN_FAILED.into()));
+    let user = match accounts::check_login(&state, &req, &body.username, &body.password).await? {
+        Login::Success(user) => user,
+        Login::Failed => return Err(AppError::Unauthorized(accounts::LOGIN_FAILED.into())),
+        Login::Locked { retry_after } => return Err(AppError::TooManyRequests { retry_after }),
     };
-    tracing::info!(user_id = user.id, "login succeeded (API)");
     let pair = accounts::open_session(&state, &req, user).await?;
     Ok(pair_json(&pair))
 }

@@ -5,7 +5,10 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse, http::StatusCode, http::
 use serde::Deserialize;
 
 use crate::{
-    auth::{accounts, cookies},
+    auth::{
+        accounts::{self, Login},
+        cookies,
+    },
     error::AppError,
     flash::{self, Level},
     routes::safe_next,
@@ -56,29 +59,56 @@ pub async fn login(
     form: web::Form<LoginForm>,
 ) -> Result<HttpResponse, AppError> {
     let form = form.into_inner();
-    let Some(user) = accounts::check_login(&state, &form.username, &form.password).await? else {
-        tracing::info!("login failed");
-        return views::render(
+    let outcome = accounts::check_login(&state, &req, &form.username, &form.password).await?;
+    let (status, message, retry_after) = match outcome {
+        Login::Success(user) => {
+            flash::push(
+                &session,
+                Level::Success,
+                format!("Welcome back, {}.", user.username),
+            );
+            let pair = accounts::open_session(&state, &req, user).await?;
+            let target = safe_next(Some(&form.next)).unwrap_or("/protected");
+            let mut res = see_other(target);
+            cookies::set_pair(&mut res, &pair, &state.config);
+            return Ok(res);
+        }
+        Login::Failed => (
             StatusCode::UNAUTHORIZED,
-            &LoginPage {
-                chrome: Chrome::for_request(&req),
-                username: form.username.chars().take(64).collect(),
-                next: safe_next(Some(&form.next)).unwrap_or_default().to_owned(),
-                error: Some(accounts::LOGIN_FAILED.into()),
-            },
-        );
+            accounts::LOGIN_FAILED.to_owned(),
+            None,
+        ),
+        Login::Locked { retry_after } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "Too many failed attempts. Please try again in {}.",
+                wait_text(retry_after)
+            ),
+            Some(retry_after),
+        ),
     };
-    tracing::info!(user_id = user.id, "login succeeded");
-    flash::push(
-        &session,
-        Level::Success,
-        format!("Welcome back, {}.", user.username),
-    );
-    let pair = accounts::open_session(&state, &req, user).await?;
-    let target = safe_next(Some(&form.next)).unwrap_or("/protected");
-    let mut res = see_other(target);
-    cookies::set_pair(&mut res, &pair, &state.config);
+    let mut res = views::render(
+        status,
+        &LoginPage {
+            chrome: Chrome::for_request(&req),
+            username: form.username.chars().take(64).collect(),
+            next: safe_next(Some(&form.next)).unwrap_or_default().to_owned(),
+            error: Some(message),
+        },
+    )?;
+    if let Some(seconds) = retry_after {
+        res.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
+    }
     Ok(res)
+}
+
+fn wait_text(seconds: u64) -> String {
+    match seconds {
+        0..=1 => "a second".into(),
+        2..=90 => format!("{seconds} seconds"),
+        _ => format!("{} minutes", seconds.div_ceil(60)),
+    }
 }
 
 /// Revokes the session behind the refresh cookie (if any) and expires both
