@@ -683,3 +683,152 @@ async fn a_locked_database_is_a_503_not_a_500() {
         "nothing lost, retry works"
     );
 }
+
+#[actix_web::test]
+async fn logs_at_trace_level_never_contain_passwords_tokens_cookies_or_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("server.log");
+    let server = BinaryServer::start_logging_to(
+        dir.path(),
+        &[("JWT_SECRET_KEY", SECRET), ("RUST_LOG", "trace")],
+        Some(&log),
+    )
+    .await;
+    let mut secrets = vec![
+        SECRET.to_owned(),
+        PASSWORD.to_owned(),
+        "Wr0ng-Guess-pw".to_owned(),
+    ];
+
+    // Browser: register, a failed login, login, refresh, logout.
+    let browser = Client::new(&server.base);
+    assert_redirect_to(&browser.register("alice", PASSWORD).await, "/protected");
+    assert_eq!(
+        browser.login("alice", "Wr0ng-Guess-pw").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_redirect_to(&browser.login("alice", PASSWORD).await, "/protected");
+    secrets.push(browser.cookie("access_token").unwrap());
+    secrets.push(browser.cookie("refresh_token").unwrap());
+    secrets.push(browser.cookie("portcullis_session").unwrap());
+    secrets.push(browser.csrf_token().await);
+    let res = browser.post_form("/token/refresh", &[]).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    secrets.extend(set_cookies(&res).into_iter().map(|c| c.value));
+    assert_redirect_to(&browser.post_form("/logout", &[]).await, "/");
+
+    // API: login, protected, refresh, a reused token, logout.
+    let http = reqwest::Client::new();
+    let tokens: Value = http
+        .post(format!("{}/login", server.base))
+        .json(&json!({"username": "alice", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+    http.get(format!("{}/protected", server.base))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap();
+    let rotated: Value = http
+        .post(format!("{}/token/refresh", server.base))
+        .bearer_auth(&refresh)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let new_refresh = rotated["refresh_token"].as_str().unwrap().to_owned();
+    http.post(format!("{}/logout", server.base))
+        .bearer_auth(&new_refresh)
+        .send()
+        .await
+        .unwrap();
+    secrets.extend([
+        access,
+        refresh,
+        new_refresh,
+        rotated["access_token"].as_str().unwrap().to_owned(),
+    ]);
+    assert!(server.stop("TERM").success());
+
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("login succeeded"),
+        "the log was captured: {} bytes",
+        text.len()
+    );
+    for secret in secrets.iter().filter(|s| s.len() >= 8) {
+        // Tokens are long; a distinctive slice is enough to catch a leak.
+        let probe = &secret[secret.len().saturating_sub(24)..];
+        assert!(
+            !text.contains(probe),
+            "a secret leaked into the log: …{probe}"
+        );
+    }
+    assert!(!text.to_ascii_lowercase().contains("authorization: bearer"));
+}
+
+#[actix_web::test]
+async fn a_panicking_handler_gets_the_500_page_and_the_worker_survives() {
+    use actix_web::{App, HttpResponse, HttpServer, middleware::from_fn, web};
+    let server = HttpServer::new(|| {
+        App::new()
+            .route(
+                "/boom",
+                web::get().to(|| async { panic!("boom") as HttpResponse }),
+            )
+            .route(
+                "/ok",
+                web::get().to(|| async { HttpResponse::Ok().body("fine") }),
+            )
+            .wrap(from_fn(portcullis::error::render_errors))
+    })
+    .workers(1)
+    .disable_signals()
+    .bind(("127.0.0.1", 0))
+    .unwrap();
+    let addr = server.addrs()[0];
+    actix_web::rt::spawn(server.run());
+    let http = reqwest::Client::new();
+    let res = http
+        .get(format!("http://{addr}/boom"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(
+        res.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors")
+    );
+    let html = res.text().await.unwrap();
+    assert!(html.contains("Something went wrong on our side."));
+    assert!(
+        html.contains("<html lang=\"en\">"),
+        "the 500 page in the layout"
+    );
+    let res = http
+        .get(format!("http://{addr}/boom"))
+        .header(header::ACCEPT, "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(res.json::<Value>().await.unwrap()["error"].is_string());
+    for _ in 0..3 {
+        let res = http.get(format!("http://{addr}/ok")).send().await.unwrap();
+        assert_eq!(
+            res.text().await.unwrap(),
+            "fine",
+            "the single worker is still serving"
+        );
+    }
+}

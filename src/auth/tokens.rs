@@ -177,4 +177,30 @@ mod tests {
             assert!(keys.verify(junk, TokenType::Access).is_err(), "{junk:?}");
         }
     }
+
+    proptest::proptest! {
+        #[test]
+        fn verifying_arbitrary_input_never_panics(raw in "\\PC*") {
+            let keys = TokenKeys::new(KEY).unwrap();
+            proptest::prop_assert!(keys.verify(&raw, TokenType::Access).is_err());
+        }
+
+        #[test]
+        fn verifying_arbitrary_three_part_tokens_never_panics(a in "[A-Za-z0-9_-]{0,80}", b in "[A-Za-z0-9_-]{0,200}", c in "[A-Za-z0-9_-]{0,60}") {
+            let keys = TokenKeys::new(KEY).unwrap();
+            let _ = keys.verify(&format!("{a}.{b}.{c}"), TokenType::Refresh);
+        }
+
+        #[test]
+        fn any_claims_round_trip(sub in 1i32..i32::MAX, username in "[a-z]{3,12}", jti in "[0-9a-f]{32}", admin: bool) {
+            let keys = TokenKeys::new(KEY).unwrap();
+            let mut c = claims(TokenType::Access, 60);
+            c.sub = sub.to_string();
+            c.username = username;
+            c.jti = jti;
+            c.role = if admin { Role::Admin } else { Role::User };
+            let token = keys.encode(&c).unwrap();
+            proptest::prop_assert_eq!(keys.verify(&token, TokenType::Access).unwrap(), c);
+        }
+    }
 }

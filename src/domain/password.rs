@@ -147,4 +147,25 @@ mod tests {
         let p = Password::parse("xK9#mQ2v", alice()).unwrap();
         assert!(!format!("{p:?}").contains("xK9"));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn parsing_never_panics(raw in "\\PC*", user in "\\PC{0,40}") {
+            let _ = Password::parse(&raw, &user);
+        }
+
+        #[test]
+        fn whatever_parses_obeys_the_rules_and_round_trips(raw in "\\PC{0,80}") {
+            if let Ok(p) = Password::parse(&raw, "alice") {
+                proptest::prop_assert_eq!(p.expose(), raw.as_str());
+                proptest::prop_assert!(raw.len() <= MAX_BYTES);
+                proptest::prop_assert!(raw.chars().count() >= MIN_CHARS);
+            }
+        }
+
+        #[test]
+        fn long_random_passwords_are_accepted(raw in "[a-zA-Z0-9]{24,40}[#!]") {
+            proptest::prop_assert!(Password::parse(&raw, "alice").is_ok());
+        }
+    }
 }

@@ -105,4 +105,25 @@ mod tests {
             );
         }
     }
+
+    proptest::proptest! {
+        #[test]
+        fn parsing_never_panics(raw in "\\PC*") {
+            let _ = Username::parse(&raw);
+        }
+
+        #[test]
+        fn any_allowed_name_parses_and_round_trips(raw in "[A-Za-z0-9_.-]{3,32}") {
+            let parsed = Username::parse(&raw).unwrap();
+            proptest::prop_assert_eq!(parsed.as_str(), raw.as_str());
+        }
+
+        #[test]
+        fn whatever_parses_obeys_the_rules(raw in ".{0,40}") {
+            if let Ok(name) = Username::parse(&raw) {
+                proptest::prop_assert!((MIN_LEN..=MAX_LEN).contains(&name.as_str().len()));
+                proptest::prop_assert!(name.as_str().chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c)));
+            }
+        }
+    }
 }

@@ -1,6 +1,12 @@
 //! `spawn_app()` and a cookie-keeping client that never follows redirects.
 
-use std::{collections::HashMap, path::PathBuf, sync::Arc};
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+    process::{Child, Command, Output, Stdio},
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use portcullis::{config::Config, startup::Application};
 use reqwest::{Response, StatusCode, cookie::CookieStore, header};
@@ -339,4 +345,100 @@ pub fn set_cookies(res: &Response) -> Vec<SetCookie> {
 
 pub fn set_cookie(res: &Response, name: &str) -> Option<SetCookie> {
     set_cookies(res).into_iter().find(|c| c.name == name)
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn binary(cwd: &Path, env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_portcullis"));
+    cmd.current_dir(cwd)
+        .env_clear()
+        .env("BCRYPT_COST", "4")
+        .env("RUST_LOG", "warn");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+/// Runs the binary expecting it to refuse to start.
+pub fn refuses(cwd: &Path, env: &[(&str, &str)]) -> Output {
+    let out = binary(cwd, env)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "should refuse to start with {env:?}");
+    out
+}
+
+/// The real binary serving on a free port, killed when dropped.
+pub struct BinaryServer {
+    pub child: Child,
+    pub base: String,
+}
+
+impl BinaryServer {
+    pub async fn start(cwd: &Path, env: &[(&str, &str)]) -> BinaryServer {
+        Self::start_logging_to(cwd, env, None).await
+    }
+
+    /// Starts the binary, writing everything it prints to `log` if given.
+    pub async fn start_logging_to(
+        cwd: &Path,
+        env: &[(&str, &str)],
+        log: Option<&Path>,
+    ) -> BinaryServer {
+        let port = free_port();
+        let bind = format!("127.0.0.1:{port}");
+        let mut all = vec![("BIND_ADDR", bind.as_str())];
+        all.extend_from_slice(env);
+        let (stdout, stderr) = match log {
+            Some(path) => {
+                let file = std::fs::File::create(path).unwrap();
+                (Stdio::from(file.try_clone().unwrap()), Stdio::from(file))
+            }
+            None => (Stdio::null(), Stdio::null()),
+        };
+        let child = binary(cwd, &all)
+            .stdout(stdout)
+            .stderr(stderr)
+            .spawn()
+            .unwrap();
+        let base = format!("http://{bind}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(res) = reqwest::get(format!("{base}/healthz")).await {
+                if res.status() == StatusCode::OK {
+                    break;
+                }
+            }
+            assert!(Instant::now() < deadline, "server did not start");
+            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+        }
+        BinaryServer { child, base }
+    }
+
+    /// Sends a signal (`TERM`, `INT`, `KILL`) and waits for the exit.
+    pub fn stop(mut self, signal: &str) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status()
+            .unwrap();
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for BinaryServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

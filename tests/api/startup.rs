@@ -1,96 +1,15 @@
 //! The real binary: no-configuration start, settings errors, the generated
 //! development key, WAL, graceful shutdown.
 
-use std::{
-    path::Path,
-    process::{Child, Command, Output, Stdio},
-    time::{Duration, Instant},
-};
-
 use diesel::{Connection, RunQueryDsl, sqlite::SqliteConnection};
 use reqwest::StatusCode;
 
 use crate::helpers::*;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn binary(cwd: &Path, env: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_portcullis"));
-    cmd.current_dir(cwd)
-        .env_clear()
-        .env("BCRYPT_COST", "4")
-        .env("RUST_LOG", "warn");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd
-}
-
-/// Runs the binary expecting it to refuse to start.
-fn refuses(cwd: &Path, env: &[(&str, &str)]) -> Output {
-    let out = binary(cwd, env)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
-    assert!(!out.status.success(), "should refuse to start with {env:?}");
-    out
-}
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    async fn start(cwd: &Path, env: &[(&str, &str)]) -> Server {
-        let port = free_port();
-        let bind = format!("127.0.0.1:{port}");
-        let mut all = vec![("BIND_ADDR", bind.as_str())];
-        all.extend_from_slice(env);
-        let child = binary(cwd, &all)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let base = format!("http://{bind}");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Ok(res) = reqwest::get(format!("{base}/healthz")).await {
-                if res.status() == StatusCode::OK {
-                    break;
-                }
-            }
-            assert!(Instant::now() < deadline, "server did not start");
-            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-        }
-        Server { child, base }
-    }
-
-    fn terminate(mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        self.child.wait().unwrap()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[actix_web::test]
 async fn runs_with_no_configuration_and_keeps_its_generated_key_across_restarts() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), &[]).await;
+    let server = BinaryServer::start(dir.path(), &[]).await;
     assert!(
         dir.path().join("portcullis.db").exists(),
         "the default database file is created"
@@ -102,9 +21,9 @@ async fn runs_with_no_configuration_and_keeps_its_generated_key_across_restarts(
         client.get("/static/css/site.css").await.status(),
         StatusCode::OK
     );
-    assert!(server.terminate().success(), "SIGTERM exits 0");
+    assert!(server.stop("TERM").success(), "SIGTERM exits 0");
 
-    let server = Server::start(dir.path(), &[]).await;
+    let server = BinaryServer::start(dir.path(), &[]).await;
     let client2 = Client::new(&server.base);
     client2.set_cookie("access_token", &client.cookie("access_token").unwrap());
     let res = client2.get("/protected").await;
@@ -114,7 +33,7 @@ async fn runs_with_no_configuration_and_keeps_its_generated_key_across_restarts(
 #[actix_web::test]
 async fn the_database_runs_in_wal_mode_and_the_cli_works_beside_a_server() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), &[]).await;
+    let server = BinaryServer::start(dir.path(), &[]).await;
     let db = dir.path().join("portcullis.db");
     #[derive(diesel::QueryableByName)]
     struct Mode {
@@ -146,7 +65,7 @@ async fn the_env_file_is_read_and_the_environment_wins() {
         "DATABASE_URL=from-dotenv.db\nACCESS_TOKEN_TTL=123\n",
     )
     .unwrap();
-    let server = Server::start(dir.path(), &[("ACCESS_TOKEN_TTL", "77")]).await;
+    let server = BinaryServer::start(dir.path(), &[("ACCESS_TOKEN_TTL", "77")]).await;
     assert!(dir.path().join("from-dotenv.db").exists());
     let client = Client::new(&server.base);
     let res = client.register("alice", PASSWORD).await;
@@ -202,4 +121,63 @@ fn an_unusable_database_is_a_startup_error_naming_database_url() {
         assert!(stderr.contains("DATABASE_URL"), "{stderr}");
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
+}
+
+#[actix_web::test]
+async fn ctrl_c_stops_gracefully_with_exit_code_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = BinaryServer::start(dir.path(), &[]).await;
+    assert!(server.stop("INT").success(), "SIGINT exits 0");
+}
+
+#[actix_web::test]
+async fn an_answered_write_survives_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = BinaryServer::start(dir.path(), &[("JWT_SECRET_KEY", SECRET)]).await;
+    let http = reqwest::Client::new();
+    let res = http
+        .post(format!("{}/register", server.base))
+        .json(&serde_json::json!({"username": "alice", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let tokens: serde_json::Value = http
+        .post(format!("{}/login", server.base))
+        .json(&serde_json::json!({"username": "alice", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let res = http
+        .post(format!("{}/logout", server.base))
+        .bearer_auth(refresh)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    server.stop("KILL");
+
+    let server = BinaryServer::start(dir.path(), &[("JWT_SECRET_KEY", SECRET)]).await;
+    let res = http
+        .post(format!("{}/login", server.base))
+        .json(&serde_json::json!({"username": "alice", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "the user survived");
+    let res = http
+        .post(format!("{}/token/refresh", server.base))
+        .bearer_auth(refresh)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::UNAUTHORIZED,
+        "the revocation survived"
+    );
 }
