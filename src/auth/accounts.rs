@@ -127,6 +127,23 @@ pub async fn open_session(
     Ok(pair)
 }
 
+/// Starts a session for a browser, first ending the session whose refresh
+/// cookie it still carries (logging in again replaces it; it must not linger
+/// in the sessions list).
+pub async fn open_browser_session(
+    state: &web::Data<AppState>,
+    req: &HttpRequest,
+    user: User,
+) -> Result<TokenPair, AppError> {
+    if let Some(old) = req.cookie(super::cookies::REFRESH) {
+        match logout(state, old.value()).await {
+            Ok(_) | Err(AppError::Unauthorized(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    open_session(state, req, user).await
+}
+
 pub const REFRESH_FAILED: &str =
     "The refresh token is invalid, expired or revoked. Please log in again.";
 

@@ -67,7 +67,7 @@ pub async fn login(
                 Level::Success,
                 format!("Welcome back, {}.", user.username),
             );
-            let pair = accounts::open_session(&state, &req, user).await?;
+            let pair = accounts::open_browser_session(&state, &req, user).await?;
             let target = safe_next(Some(&form.next)).unwrap_or("/protected");
             let mut res = see_other(target);
             cookies::set_pair(&mut res, &pair, &state.config);

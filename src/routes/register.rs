@@ -67,7 +67,7 @@ pub async fn register(
     };
     tracing::info!(user_id = user.id, "user registered");
     let welcome = format!("Welcome, {}! Your account is ready.", user.username);
-    let pair = accounts::open_session(&state, &req, user).await?;
+    let pair = accounts::open_browser_session(&state, &req, user).await?;
     flash::push(&session, Level::Success, welcome);
     let mut res = see_other("/protected");
     cookies::set_pair(&mut res, &pair, &state.config);

@@ -516,3 +516,12 @@ async fn two_admins_demoting_each_other_at_once_leave_one_admin() {
         "{admins:?}"
     );
 }
+
+#[actix_web::test]
+async fn logging_in_again_in_the_same_browser_replaces_its_session() {
+    let app = spawn_app().await;
+    let browser = app.logged_in_user("alice").await;
+    assert_redirect_to(&browser.login("alice", PASSWORD).await, "/protected");
+    assert_redirect_to(&browser.login("alice", PASSWORD).await, "/protected");
+    assert_eq!(live_sessions(&app, 1), 1, "one browser, one session");
+}
