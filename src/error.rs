@@ -238,19 +238,13 @@ pub async fn render_errors(
 /// Carries the headers set on the way out (expired cookies, `Retry-After`,
 /// `WWW-Authenticate`) over to the replacement response.
 fn keep_headers(old: &HttpResponse, mut new: HttpResponse) -> HttpResponse {
+    let own: Vec<header::HeaderName> = new.headers().keys().cloned().collect();
     for (name, value) in old.headers() {
-        if name != header::CONTENT_TYPE
-            && name != header::CONTENT_LENGTH
-            && !new.headers().contains_key(name)
-        {
+        // Several Set-Cookie headers may coexist; any other header the new
+        // response already has is its own.
+        let replaced = own.contains(name) && name != header::SET_COOKIE;
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH && !replaced {
             new.headers_mut().append(name.clone(), value.clone());
-        }
-    }
-    // Several Set-Cookie headers are allowed: copy them all even if the new
-    // response set one.
-    if new.headers().contains_key(header::SET_COOKIE) {
-        for value in old.headers().get_all(header::SET_COOKIE) {
-            new.headers_mut().append(header::SET_COOKIE, value.clone());
         }
     }
     new

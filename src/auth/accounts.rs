@@ -159,10 +159,9 @@ pub async fn refresh(
             sessions::refresh(conn, Issuer::new(&st.keys, &st.config), &claims, db::now())
         })
         .await?;
-    outcome.map_err(|refused: Refused| {
-        let _ = refused;
-        AppError::Unauthorized(REFRESH_FAILED.into())
-    })
+    // Every refusal (unknown, expired, revoked, reused) gets the same answer;
+    // `sessions::refresh` has already logged a reuse.
+    outcome.map_err(|_: Refused| AppError::Unauthorized(REFRESH_FAILED.into()))
 }
 
 fn verify_refresh(state: &AppState, token: &str) -> Result<Claims, AppError> {
