@@ -49,6 +49,11 @@ pub fn push(session: &Session, level: Level, text: impl Into<String>) {
 
 /// Returns the pending messages and clears them.
 pub fn take(session: &Session) -> Vec<Flash> {
+    // `remove` marks the session changed even when the key is absent, which
+    // would re-encrypt and re-send the session cookie on every page.
+    if !session.contains_key(KEY) {
+        return Vec::new();
+    }
     match session.remove_as::<Vec<Flash>>(KEY) {
         Some(Ok(all)) => all,
         _ => Vec::new(),

@@ -162,3 +162,18 @@ async fn cookie_secure_adds_the_secure_attribute_everywhere() {
         assert!(set_cookie(&res, name).unwrap().has("secure"), "{name}");
     }
 }
+
+#[actix_web::test]
+async fn a_repeat_visit_does_not_resend_the_session_cookie() {
+    let app = spawn_app().await;
+    let client = app.logged_in_user("alice").await;
+    // The first page shows (and consumes) the welcome flash: the session changes.
+    client.get("/protected").await;
+    let res = client.get("/protected").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(
+        set_cookies(&res).is_empty(),
+        "nothing to set: {:?}",
+        set_cookies(&res)
+    );
+}
