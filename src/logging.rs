@@ -18,7 +18,10 @@ pub fn init(filter: &str) -> Result<(), crate::config::ConfigError> {
         var: "RUST_LOG",
         reason: e.to_string(),
     })?;
+    // Colours only for a person at a terminal; a log file gets plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let _ = tracing_subscriber::fmt()
+        .with_ansi(ansi)
         .with_env_filter(filter)
         .with_target(false)
         .try_init();

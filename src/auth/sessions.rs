@@ -131,7 +131,7 @@ pub fn start(
     device: Device,
     now: i64,
 ) -> Result<TokenPair, AppError> {
-    conn.immediate_transaction(|conn| {
+    let row = conn.immediate_transaction(|conn| -> Result<_, AppError> {
         let family = Family {
             id: random_id(),
             user_id: user.id,
@@ -145,8 +145,10 @@ pub fn start(
         let row = issuer.new_row(user, &family.id, now);
         refresh_tokens::insert_token(conn, &row)?;
         users::record_login(conn, user.id, now)?;
-        issuer.pair(user, &row, now)
-    })
+        Ok(row)
+    })?;
+    // Signing happens after the commit: the write lock is held only for SQL.
+    issuer.pair(user, &row, now)
 }
 
 /// Why a refresh was refused. Every variant answers the client the same way.
@@ -159,7 +161,8 @@ pub enum Refused {
 }
 
 enum Outcome {
-    Issued(TokenPair, User),
+    /// The refresh-token row to hand out, and the user as the database has them.
+    Issued(RefreshTokenRow, User),
     Refused(Refused),
 }
 
@@ -198,7 +201,7 @@ pub fn refresh(
                 return match refresh_tokens::live_token(conn, &family.id, now)? {
                     Some(current) => {
                         refresh_tokens::touch_family(conn, &family.id, now)?;
-                        Ok(Outcome::Issued(issuer.pair(&user, &current, now)?, user))
+                        Ok(Outcome::Issued(current, user))
                     }
                     None => refuse(Refused::Invalid),
                 };
@@ -217,11 +220,11 @@ pub fn refresh(
         let next = issuer.new_row(&user, &family.id, now);
         refresh_tokens::insert_token(conn, &next)?;
         refresh_tokens::touch_family(conn, &family.id, now)?;
-        Ok(Outcome::Issued(issuer.pair(&user, &next, now)?, user))
+        Ok(Outcome::Issued(next, user))
     })?;
 
     Ok(match outcome {
-        Outcome::Issued(pair, user) => Ok((pair, user)),
+        Outcome::Issued(row, user) => Ok((issuer.pair(&user, &row, now)?, user)),
         Outcome::Refused(refused) => {
             if let Refused::Reused { user_id, family_id } = &refused {
                 tracing::warn!(user_id, family_id = %family_id, "refresh token reuse detected; session revoked");

@@ -11,6 +11,7 @@ pub mod users;
 use std::{path::Path, time::Duration};
 
 use diesel::{
+    connection::SimpleConnection,
     prelude::*,
     r2d2::{ConnectionManager, CustomizeConnection},
     sql_query,
@@ -38,13 +39,13 @@ struct Pragmas;
 
 impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Pragmas {
     fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
+        // `batch_execute`, not `sql_query`: a prepared statement runs only the
+        // first of several statements and silently drops the rest.
         // synchronous=NORMAL in WAL mode survives a process crash (kill -9);
         // only a power loss can drop the last transactions.
-        sql_query(format!(
+        conn.batch_execute(&format!(
             "PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"
         ))
-        .execute(conn)
-        .map(drop)
         .map_err(diesel::r2d2::Error::QueryError)
     }
 }
@@ -104,4 +105,43 @@ pub fn open(path: &Path) -> Result<Pool, OpenError> {
 /// Unix seconds: every timestamp in the database is one.
 pub fn now() -> i64 {
     chrono::Utc::now().timestamp()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(QueryableByName)]
+    struct Value {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        value: i64,
+    }
+
+    fn pragma(conn: &mut SqliteConnection, name: &str) -> i64 {
+        sql_query(format!("SELECT (SELECT * FROM pragma_{name}()) AS value"))
+            .get_result::<Value>(conn)
+            .map(|v| v.value)
+            .unwrap()
+    }
+
+    #[test]
+    fn every_pooled_connection_gets_all_its_pragmas() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = open(&dir.path().join("p.db")).unwrap();
+        let mut conns: Vec<_> = (0..3).map(|_| pool.get().unwrap()).collect();
+        for conn in conns.iter_mut() {
+            assert_eq!(pragma(conn, "foreign_keys"), 1);
+            assert_eq!(pragma(conn, "synchronous"), 1, "NORMAL");
+            assert_eq!(pragma(conn, "busy_timeout"), i64::from(BUSY_TIMEOUT_MS));
+        }
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_database_is_an_error_naming_database_url() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("junk.db");
+        std::fs::write(&path, vec![b'x'; 4096]).unwrap();
+        let err = open(&path).unwrap_err();
+        assert!(err.to_string().contains("DATABASE_URL"));
+    }
 }
