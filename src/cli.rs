@@ -39,6 +39,17 @@ pub enum Command {
         /// The user's username (any case).
         name: String,
     },
+    /// For bench/run.sh: time bcrypt hashes at COST in this binary and print
+    /// the median seconds per hash.
+    #[command(hide = true)]
+    BcryptTime {
+        /// The bcrypt cost to time.
+        #[arg(long, default_value_t = 12)]
+        cost: u32,
+        /// How many hashes to time (the median is printed).
+        #[arg(long, default_value_t = 5)]
+        rounds: u32,
+    },
 }
 
 /// Reads the password: a prompt without echo on a terminal, else stdin's first line.
@@ -105,4 +116,21 @@ pub fn promote(config: &Config, name: &str) -> Result<String, String> {
         .ok_or_else(|| format!("no user named {name}"))?;
     users::set_role(&mut conn, user.id, Role::Admin).map_err(|e| e.to_string())?;
     Ok(format!("{} is now an admin", user.username))
+}
+
+/// Median wall time of `rounds` bcrypt hashes at `cost`, in seconds, one at a
+/// time on this thread: the unit the bench's "bcrypt limit" is built from.
+pub fn bcrypt_time(cost: u32, rounds: u32) -> Result<String, String> {
+    if !(4..=31).contains(&cost) {
+        return Err(format!("cost must be 4..=31, got {cost}"));
+    }
+    let mut times: Vec<f64> = (0..rounds.max(1))
+        .map(|_| {
+            let started = std::time::Instant::now();
+            bcrypt::hash("bench-password-1", cost).map(|_| started.elapsed().as_secs_f64())
+        })
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("hashing failed: {e}"))?;
+    times.sort_by(f64::total_cmp);
+    Ok(format!("{:.6}", times[times.len() / 2]))
 }

@@ -23,6 +23,7 @@ fn main() -> ExitCode {
         None | Some(Command::Serve) => return serve(config),
         Some(Command::CreateAdmin { name }) => cli::create_admin(&config, &name),
         Some(Command::Promote { name }) => cli::promote(&config, &name),
+        Some(Command::BcryptTime { cost, rounds }) => cli::bcrypt_time(cost, rounds),
     };
     match outcome {
         Ok(message) => {

@@ -1,0 +1,271 @@
+#!/usr/bin/env bash
+# Portcullis benchmarks (issue 6). Builds the release binary, serves it on a
+# fresh temporary database with BCRYPT_COST=12, drives it with wrk over
+# loopback and writes the results into BENCHMARKS.md (between the
+# `bench:results` markers; the prose around them is kept).
+#
+#   bench/run.sh
+#
+# Settings (environment, all optional):
+#   BENCH_DURATION=10        seconds per wrk run (at least 10)
+#   BENCH_ROUNDS=3           rounds of healthz / bearer / cookie, interleaved;
+#                            the ratios are the medians of each round's ratios
+#   BENCH_LOGIN_DURATION=20  seconds of the login flood (bcrypt is slow: more samples)
+#   BENCH_PORT=18080         loopback port for the server
+#   BENCH_NO_BUILD=1         skip `cargo build --release` (binary must exist)
+#   BENCH_BIN=path           bench this binary instead (implies BENCH_NO_BUILD)
+#   BENCH_OUT=BENCHMARKS.md  where the results go ("-" prints only)
+#   CARGO_TARGET_DIR         honoured, as cargo does
+#
+# Every load loop is bounded in time; only 127.0.0.1 is contacted. Needs wrk
+# (Debian: apt-get install wrk), curl, jq, python3.
+set -euo pipefail
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(dirname "$BENCH_DIR")
+DURATION=${BENCH_DURATION:-10}
+ROUNDS=${BENCH_ROUNDS:-3}
+LOGIN_DURATION=${BENCH_LOGIN_DURATION:-20}
+PORT=${BENCH_PORT:-18080}
+OUT=${BENCH_OUT:-$ROOT/BENCHMARKS.md}
+CONNECTIONS=64
+THREADS=2
+BASE="http://127.0.0.1:$PORT"
+BENCH_USER=bench_user
+BENCH_PASSWORD='Xk7-bench-Pw-91q'
+export BENCH_DIR BENCH_USER BENCH_PASSWORD
+
+die() { echo "bench: $*" >&2; exit 1; }
+
+for tool in wrk curl jq python3; do
+  command -v "$tool" >/dev/null || die "$tool is missing (Debian: apt-get install -y $tool)"
+done
+(( DURATION >= 10 )) || die "BENCH_DURATION must be at least 10 seconds"
+
+# The command as it was typed, overrides included, for BENCHMARKS.md.
+COMMAND="bench/run.sh"
+for var in BENCH_DURATION BENCH_ROUNDS BENCH_LOGIN_DURATION BENCH_PORT BENCH_NO_BUILD BENCH_BIN BENCH_OUT CARGO_TARGET_DIR; do
+  if [[ -n ${!var:-} ]]; then COMMAND="$var=${!var} $COMMAND"; fi
+done
+
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+BIN=${BENCH_BIN:-$TARGET_DIR/release/portcullis}
+if [[ -z ${BENCH_NO_BUILD:-} && -z ${BENCH_BIN:-} ]]; then
+  echo "bench: cargo build --release" >&2
+  (cd "$ROOT" && cargo build --release --quiet)
+fi
+[[ -x $BIN ]] || die "no release binary at $BIN"
+
+TMP=$(mktemp -d /tmp/portcullis-bench.XXXXXX)
+RESULTS=$TMP/results.txt
+SERVER_PID=
+cleanup() {
+  if [[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill -TERM "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+record() { echo "$1=$2" >>"$RESULTS"; }
+
+# ---- machine ---------------------------------------------------------------
+CORES=$(nproc)
+CPU_MODEL=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
+record cores "$CORES"
+record cpu_model "$CPU_MODEL"
+record kernel "$(uname -r)"
+record wrk_version "$(wrk -v 2>&1 | head -n1 | awk '{print $2}')"
+record rustc "$(rustc --version 2>/dev/null || echo unknown)"
+record git_rev "$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)$(cd "$ROOT" && git diff --quiet 2>/dev/null || echo '+dirty')"
+record date "$(date -u '+%Y-%m-%d %H:%M UTC')"
+record command "$COMMAND"
+record duration "$DURATION"
+record rounds "$ROUNDS"
+record login_duration "$LOGIN_DURATION"
+record load_before "$(cut -d' ' -f1-3 /proc/loadavg)"
+
+# ---- CPU accounting: how much of the machine something else was using ------
+# busy ticks of the whole machine (steal excluded), of the server, and of
+# finished children (wrk); "other" = machine - server - wrk, in cores.
+TICK=$(getconf CLK_TCK)
+machine_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8}' /proc/stat; }
+steal_ticks() { awk '/^cpu / {print $9}' /proc/stat; }  # taken by the hypervisor
+server_ticks() { sed 's/.*) //' "/proc/$SERVER_PID/stat" | awk '{print $12 + $13}'; }
+# CPU time of this shell's finished children (the wrk runs), from the `times`
+# builtin; it must run in this shell, not in a $(...) subshell, to see them.
+children_ticks() {
+  times >"$TMP/times"
+  tail -n1 "$TMP/times" | awk -v t="$TICK" '{
+    split($1, u, /[ms]/); split($2, s, /[ms]/); print int((u[1] * 60 + u[2] + s[1] * 60 + s[2]) * t) }' \
+    >"$TMP/children_ticks"
+  read -r CHILDREN_TICKS <"$TMP/children_ticks"
+}
+mark() {
+  MARK_T=$(date +%s.%N); MARK_M=$(machine_ticks); MARK_S=$(server_ticks); MARK_ST=$(steal_ticks)
+  children_ticks; MARK_C=$CHILDREN_TICKS
+}
+# other_cores NAME: records NAME_other_cores, NAME_server_cores, NAME_wrk_cores since `mark`
+other_cores() {
+  local t m s c st
+  t=$(date +%s.%N); m=$(machine_ticks); s=$(server_ticks); st=$(steal_ticks)
+  children_ticks; c=$CHILDREN_TICKS
+  python3 - "$1" "$MARK_T" "$t" $((m - MARK_M)) $((s - MARK_S)) $((c - MARK_C)) $((st - MARK_ST)) "$TICK" >>"$RESULTS" <<'EOF'
+import sys
+name, t0, t1, m, s, c, st, tick = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), *map(int, sys.argv[4:])
+secs = t1 - t0
+print(f"{name}_steal_cores={st / tick / secs:.2f}")
+print(f"{name}_server_cores={s / tick / secs:.2f}")
+print(f"{name}_wrk_cores={c / tick / secs:.2f}")
+print(f"{name}_other_cores={max(0, m - s - c) / tick / secs:.2f}")
+EOF
+}
+
+# ---- one bcrypt cost-12 hash, in this release binary ------------------------
+echo "bench: timing bcrypt cost 12" >&2
+HASH_S=$(cd "$TMP" && env -i PATH="$PATH" RUST_LOG=warn "$BIN" bcrypt-time --cost 12 --rounds 7)
+record bcrypt_hash_s "$HASH_S"
+
+# ---- start the server, time it to the first 200 ------------------------------
+curl -s -o /dev/null --max-time 1 "$BASE/healthz" && die "something already listens on port $PORT (set BENCH_PORT)"
+
+# A 200 from /healthz without forking per attempt: bash's /dev/tcp.
+healthz_ok() {
+  { exec 3<>"/dev/tcp/127.0.0.1/$PORT"; } 2>/dev/null || return 1
+  printf 'GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' >&3
+  local line=
+  IFS= read -r -t 2 line <&3 || true
+  exec 3<&- 3>&-
+  [[ $line == "HTTP/1.1 200"* ]]
+}
+
+SECRET=$(head -c 48 /dev/urandom | od -An -tx1 | tr -d ' \n')
+echo "bench: starting the server on $BASE" >&2
+START_NS=$(date +%s%N)
+(
+  cd "$TMP"
+  exec env -i PATH="$PATH" \
+    BIND_ADDR="127.0.0.1:$PORT" \
+    DATABASE_URL="$TMP/bench.db" \
+    APP_ENV=development \
+    JWT_SECRET_KEY="$SECRET" \
+    BCRYPT_COST=12 \
+    LOGIN_MAX_FAILURES=1000000 \
+    LOGIN_FAILURE_WINDOW=1 \
+    REFRESH_REUSE_GRACE=0 \
+    RUST_LOG=info \
+    "$BIN" serve >"$TMP/server.log" 2>&1
+) &
+SERVER_PID=$!
+until healthz_ok; do
+  kill -0 "$SERVER_PID" 2>/dev/null || { cat "$TMP/server.log" >&2; die "the server exited"; }
+  (( $(date +%s%N) - START_NS < 10000000000 )) || die "no 200 from /healthz within 10 s"
+done
+READY_NS=$(date +%s%N)
+record startup_us "$(( (READY_NS - START_NS) / 1000 ))"
+
+# ---- a user, a session, the two ways of presenting an access token ----------
+code=$(curl -s -o "$TMP/register.json" -w '%{http_code}' -H 'Content-Type: application/json' \
+  -d "{\"username\":\"$BENCH_USER\",\"password\":\"$BENCH_PASSWORD\"}" "$BASE/register")
+[[ $code == 201 ]] || die "register answered $code: $(cat "$TMP/register.json")"
+code=$(curl -s -o "$TMP/login.json" -w '%{http_code}' -H 'Content-Type: application/json' \
+  -d "{\"username\":\"$BENCH_USER\",\"password\":\"$BENCH_PASSWORD\"}" "$BASE/login")
+[[ $code == 200 ]] || die "login answered $code"
+ACCESS=$(jq -r .access_token "$TMP/login.json")
+
+# The HTML page as a browser sees it: the access cookie plus the session
+# cookie (CSRF token) the first visit hands out, sent back from then on.
+curl -s -o /dev/null -D "$TMP/first.headers" -H "Cookie: access_token=$ACCESS" "$BASE/protected"
+SESSION=$(grep -i '^set-cookie: portcullis_session=' "$TMP/first.headers" | head -n1 | sed 's/^[^=]*=//; s/;.*//' | tr -d '\r')
+COOKIE="access_token=$ACCESS"
+[[ -n $SESSION ]] && COOKIE="$COOKIE; portcullis_session=$SESSION"
+curl -s -o "$TMP/page.html" -D "$TMP/page.headers" -H "Cookie: $COOKIE" "$BASE/protected"
+grep -q '^HTTP/1.1 200' "$TMP/page.headers" || die "cookie GET /protected is not a 200"
+grep -q "Logged in as" "$TMP/page.html" || die "cookie GET /protected did not render the page"
+record page_bytes "$(wc -c <"$TMP/page.html")"
+record page_sets_cookie "$(grep -ci '^set-cookie' "$TMP/page.headers" || true)"
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $ACCESS" "$BASE/protected")
+[[ $code == 200 ]] || die "Bearer GET /protected answered $code"
+
+# ---- wrk runs ---------------------------------------------------------------
+# run_wrk NAME DURATION CONNECTIONS THREADS [wrk options...] -- records NAME_*
+run_wrk() {
+  local name=$1 secs=$2 conns=$3 threads=$4
+  shift 4
+  echo "bench: $name (${secs}s, $conns connections)" >&2
+  mark
+  wrk -t"$threads" -c"$conns" -d"${secs}s" "$@" "$BASE" >"$TMP/$name.out" 2>&1 || true
+  other_cores "$name"
+  parse_wrk "$name"
+}
+parse_wrk() {
+  local name=$1 line
+  line=$(grep '^BENCH ' "$TMP/$1.out" || true)
+  [[ -n $line ]] || { cat "$TMP/$name.out" >&2; die "wrk run $name printed no summary"; }
+  for kv in ${line#BENCH }; do record "${name}_${kv%%=*}" "${kv#*=}"; done
+}
+
+# Interleaved rounds: a slow drift of the machine (other VMs, frequency)
+# then moves a round's three runs together instead of skewing one ratio.
+for round in $(seq "$ROUNDS"); do
+  BENCH_PATH=/healthz \
+    run_wrk "healthz_$round" "$DURATION" $CONNECTIONS $THREADS --timeout 10s -s "$BENCH_DIR/get.lua"
+  BENCH_PATH=/protected BENCH_BEARER=$ACCESS \
+    run_wrk "bearer_$round" "$DURATION" $CONNECTIONS $THREADS --timeout 10s -s "$BENCH_DIR/get.lua"
+  BENCH_PATH=/protected BENCH_COOKIE=$COOKIE \
+    run_wrk "cookie_$round" "$DURATION" $CONNECTIONS $THREADS --timeout 10s -s "$BENCH_DIR/get.lua"
+done
+
+# Logins: each waits its turn for bcrypt, so the timeout must cover the queue
+# (64 connections x ~0.15 s). Their refresh tokens seed the refresh run.
+mkdir -p "$TMP/tokens"
+BENCH_TOKENS_DIR=$TMP/tokens \
+  run_wrk login "$LOGIN_DURATION" $CONNECTIONS $THREADS --timeout 60s -s "$BENCH_DIR/login.lua"
+
+cat "$TMP"/tokens/tokens-*.txt >"$TMP/tokens.txt" 2>/dev/null || true
+have=$(wc -l <"$TMP/tokens.txt")
+while (( have < CONNECTIONS * 2 )); do   # top up, so every connection has a chain
+  curl -s -H 'Content-Type: application/json' \
+    -d "{\"username\":\"$BENCH_USER\",\"password\":\"$BENCH_PASSWORD\"}" "$BASE/login" |
+    jq -r .refresh_token >>"$TMP/tokens.txt"
+  have=$((have + 1))
+done
+record refresh_sessions "$have"
+BENCH_TOKENS_FILE=$TMP/tokens.txt BENCH_THREADS=$THREADS \
+  run_wrk refresh "$DURATION" $CONNECTIONS $THREADS --timeout 10s -s "$BENCH_DIR/refresh.lua"
+
+# Pages during a login flood: 64 connections of logins, and beside them a
+# low-rate probe (4 connections, 20 ms pause between requests: ~150 req/s)
+# on each face of GET /protected, one after the other.
+FLOOD_SECS=$((2 * DURATION + 4))
+echo "bench: login flood (${FLOOD_SECS}s) with probes on GET /protected" >&2
+mark
+(
+  cd "$TMP"
+  wrk -t$THREADS -c$CONNECTIONS -d"${FLOOD_SECS}s" --timeout 60s -s "$BENCH_DIR/login.lua" "$BASE" \
+    >"$TMP/flood.out" 2>&1 || true
+) &
+FLOOD_PID=$!
+sleep 2
+BENCH_PATH=/protected BENCH_BEARER=$ACCESS BENCH_DELAY_MS=20 \
+  wrk -t1 -c4 -d"${DURATION}s" --timeout 10s -s "$BENCH_DIR/get.lua" "$BASE" >"$TMP/probe_bearer.out" 2>&1 || true
+BENCH_PATH=/protected BENCH_COOKIE=$COOKIE BENCH_DELAY_MS=20 \
+  wrk -t1 -c4 -d"${DURATION}s" --timeout 10s -s "$BENCH_DIR/get.lua" "$BASE" >"$TMP/probe_cookie.out" 2>&1 || true
+wait "$FLOOD_PID"
+other_cores flood
+parse_wrk flood
+parse_wrk probe_bearer
+parse_wrk probe_cookie
+
+# ---- memory, shutdown ---------------------------------------------------------
+record rss_peak_kib "$(awk '/^VmHWM/ {print $2}' "/proc/$SERVER_PID/status")"
+record rss_end_kib "$(awk '/^VmRSS/ {print $2}' "/proc/$SERVER_PID/status")"
+record threads "$(awk '/^Threads/ {print $2}' "/proc/$SERVER_PID/status")"
+record load_after "$(cut -d' ' -f1-3 /proc/loadavg)"
+kill -TERM "$SERVER_PID"
+wait "$SERVER_PID" || true
+SERVER_PID=
+record server_errors "$(grep -c -E ' (ERROR|WARN) ' "$TMP/server.log" || true)"
+
+python3 "$BENCH_DIR/report.py" "$RESULTS" "$OUT"
