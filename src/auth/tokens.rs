@@ -5,6 +5,8 @@
 //! refresh token is never accepted as an access token nor the reverse. The
 //! `alg` allow-list is what stops `none` and RS/ES key-confusion tokens.
 
+use std::{collections::HashMap, sync::Mutex};
+
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
 use serde::{Deserialize, Serialize};
 
@@ -52,11 +54,20 @@ pub enum TokenError {
     WrongType,
 }
 
+/// How many verified access tokens are remembered (about 0.5 kB each).
+const VERIFIED_CAPACITY: usize = 4096;
+
 /// The HMAC key in both forms plus the validation rules, built once.
 pub struct TokenKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    /// Access tokens that passed full verification with this key, by their
+    /// exact text. A browser or API client presents the same access token on
+    /// every request until it expires; remembering the verdict spares the
+    /// HMAC and the JSON parsing on each of them. A hit still checks `exp`
+    /// with the same leeway. Bounded: emptied when full.
+    verified: Mutex<HashMap<String, Claims>>,
 }
 
 impl TokenKeys {
@@ -72,6 +83,7 @@ impl TokenKeys {
             encoding: EncodingKey::from_secret(secret)?,
             decoding: DecodingKey::from_secret(secret)?,
             validation,
+            verified: Mutex::new(HashMap::new()),
         })
     }
 
@@ -80,6 +92,40 @@ impl TokenKeys {
     }
 
     pub fn verify(&self, token: &str, expected: TokenType) -> Result<Claims, TokenError> {
+        if expected == TokenType::Access {
+            if let Some(verdict) = self.recall(token) {
+                return verdict;
+            }
+        }
+        let claims = self.verify_fully(token, expected)?;
+        if expected == TokenType::Access {
+            self.remember(token, &claims);
+        }
+        Ok(claims)
+    }
+
+    fn recall(&self, token: &str) -> Option<Result<Claims, TokenError>> {
+        let verified = self.verified.lock().ok()?;
+        let claims = verified.get(token)?;
+        // The same rule as jsonwebtoken's: expired once `exp` is more than
+        // the leeway in the past.
+        let now = jsonwebtoken::get_current_timestamp() as i64;
+        if claims.exp < now - LEEWAY_SECONDS as i64 {
+            return Some(Err(TokenError::Expired));
+        }
+        Some(Ok(claims.clone()))
+    }
+
+    fn remember(&self, token: &str, claims: &Claims) {
+        if let Ok(mut verified) = self.verified.lock() {
+            if verified.len() >= VERIFIED_CAPACITY {
+                verified.clear();
+            }
+            verified.insert(token.to_owned(), claims.clone());
+        }
+    }
+
+    fn verify_fully(&self, token: &str, expected: TokenType) -> Result<Claims, TokenError> {
         use jsonwebtoken::errors::ErrorKind;
         let data =
             decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| {
@@ -161,6 +207,50 @@ mod tests {
         assert!(keys.verify(&just_expired, TokenType::Access).is_ok());
         let past_leeway = keys.encode(&claims(TokenType::Access, -7)).unwrap();
         assert!(keys.verify(&past_leeway, TokenType::Access).is_err());
+    }
+
+    #[test]
+    fn a_remembered_token_still_expires() {
+        let keys = TokenKeys::new(KEY).unwrap();
+        let token = keys.encode(&claims(TokenType::Access, 60)).unwrap();
+        assert!(keys.verify(&token, TokenType::Access).is_ok());
+        // Pretend time has passed: the remembered claims are now long expired.
+        keys.remember(&token, &claims(TokenType::Access, -60));
+        assert_eq!(
+            keys.verify(&token, TokenType::Access),
+            Err(TokenError::Expired)
+        );
+    }
+
+    #[test]
+    fn only_the_exact_verified_text_is_remembered() {
+        let keys = TokenKeys::new(KEY).unwrap();
+        let token = keys.encode(&claims(TokenType::Access, 60)).unwrap();
+        assert!(keys.verify(&token, TokenType::Access).is_ok());
+        let (head, sig) = token.rsplit_once('.').unwrap();
+        let flipped = if sig.starts_with('A') { "B" } else { "A" };
+        let tampered = format!("{head}.{flipped}{}", &sig[1..]);
+        assert_eq!(
+            keys.verify(&tampered, TokenType::Access),
+            Err(TokenError::Invalid)
+        );
+        // A remembered access token is still not a refresh token.
+        assert_eq!(
+            keys.verify(&token, TokenType::Refresh),
+            Err(TokenError::WrongType)
+        );
+    }
+
+    #[test]
+    fn the_memory_is_bounded() {
+        let keys = TokenKeys::new(KEY).unwrap();
+        for i in 0..(VERIFIED_CAPACITY + 10) {
+            let mut c = claims(TokenType::Access, 60);
+            c.jti = i.to_string();
+            keys.verify(&keys.encode(&c).unwrap(), TokenType::Access)
+                .unwrap();
+        }
+        assert!(keys.verified.lock().unwrap().len() <= VERIFIED_CAPACITY);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! `Authorization` header; these handlers never set cookies.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::{
@@ -74,8 +74,15 @@ pub async fn login(
     Ok(pair_json(&pair))
 }
 
+#[derive(Serialize)]
+struct LoggedInAs {
+    logged_in_as: String,
+}
+
 pub async fn protected(CurrentUser(user): CurrentUser) -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "logged_in_as": user.username }))
+    HttpResponse::Ok().json(LoggedInAs {
+        logged_in_as: user.username,
+    })
 }
 
 fn required_refresh_token(req: &HttpRequest) -> Result<&str, AppError> {
