@@ -37,6 +37,16 @@ export BENCH_DIR BENCH_USER BENCH_PASSWORD
 
 die() { echo "bench: $*" >&2; exit 1; }
 
+# Install what is missing (Debian packages), when allowed to.
+missing=()
+for tool in wrk curl jq python3; do
+  command -v "$tool" >/dev/null || missing+=("$tool")
+done
+if (( ${#missing[@]} )) && [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+  echo "bench: apt-get install -y ${missing[*]}" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null \
+    || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null; }
+fi
 for tool in wrk curl jq python3; do
   command -v "$tool" >/dev/null || die "$tool is missing (Debian: apt-get install -y $tool)"
 done
