@@ -718,38 +718,23 @@ async fn logs_at_trace_level_never_contain_passwords_tokens_cookies_or_the_key()
     assert_redirect_to(&browser.post_form("/logout", &[]).await, "/");
 
     // API: login, protected, refresh, a reused token, logout.
-    let http = reqwest::Client::new();
-    let tokens: Value = http
-        .post(format!("{}/login", server.base))
-        .json(&json!({"username": "alice", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tokens = server.api_login("alice", PASSWORD).await;
     let access = tokens["access_token"].as_str().unwrap().to_owned();
     let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
-    http.get(format!("{}/protected", server.base))
+    reqwest::Client::new()
+        .get(format!("{}/protected", server.base))
         .bearer_auth(&access)
         .send()
         .await
         .unwrap();
-    let rotated: Value = http
-        .post(format!("{}/token/refresh", server.base))
-        .bearer_auth(&refresh)
-        .send()
+    let rotated: Value = server
+        .bearer_post("/token/refresh", &refresh)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
     let new_refresh = rotated["refresh_token"].as_str().unwrap().to_owned();
-    http.post(format!("{}/logout", server.base))
-        .bearer_auth(&new_refresh)
-        .send()
-        .await
-        .unwrap();
+    server.bearer_post("/logout", &new_refresh).await;
     secrets.extend([
         access,
         refresh,

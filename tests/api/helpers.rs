@@ -425,6 +425,38 @@ impl BinaryServer {
         BinaryServer { child, base }
     }
 
+    /// `POST` a JSON body, as an API client would.
+    pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> Response {
+        reqwest::Client::new()
+            .post(format!("{}{path}", self.base))
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Logs in through the JSON API and returns the token pair's body.
+    pub async fn api_login(&self, username: &str, password: &str) -> Value {
+        let res = self
+            .post_json(
+                "/login",
+                &serde_json::json!({ "username": username, "password": password }),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::OK);
+        res.json().await.expect("json")
+    }
+
+    /// `POST` with `Authorization: Bearer`.
+    pub async fn bearer_post(&self, path: &str, token: &str) -> Response {
+        reqwest::Client::new()
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
     /// Sends a signal (`TERM`, `INT`, `KILL`) and waits for the exit.
     pub fn stop(mut self, signal: &str) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();

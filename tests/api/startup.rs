@@ -134,47 +134,22 @@ async fn ctrl_c_stops_gracefully_with_exit_code_zero() {
 async fn an_answered_write_survives_kill_9() {
     let dir = tempfile::tempdir().unwrap();
     let server = BinaryServer::start(dir.path(), &[("JWT_SECRET_KEY", SECRET)]).await;
-    let http = reqwest::Client::new();
-    let res = http
-        .post(format!("{}/register", server.base))
-        .json(&serde_json::json!({"username": "alice", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::CREATED);
-    let tokens: serde_json::Value = http
-        .post(format!("{}/login", server.base))
-        .json(&serde_json::json!({"username": "alice", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let credentials = serde_json::json!({"username": "alice", "password": PASSWORD});
+    assert_eq!(
+        server.post_json("/register", &credentials).await.status(),
+        StatusCode::CREATED
+    );
+    let tokens = server.api_login("alice", PASSWORD).await;
     let refresh = tokens["refresh_token"].as_str().unwrap();
-    let res = http
-        .post(format!("{}/logout", server.base))
-        .bearer_auth(refresh)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        server.bearer_post("/logout", refresh).await.status(),
+        StatusCode::NO_CONTENT
+    );
     server.stop("KILL");
 
     let server = BinaryServer::start(dir.path(), &[("JWT_SECRET_KEY", SECRET)]).await;
-    let res = http
-        .post(format!("{}/login", server.base))
-        .json(&serde_json::json!({"username": "alice", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK, "the user survived");
-    let res = http
-        .post(format!("{}/token/refresh", server.base))
-        .bearer_auth(refresh)
-        .send()
-        .await
-        .unwrap();
+    server.api_login("alice", PASSWORD).await; // the user survived
+    let res = server.bearer_post("/token/refresh", refresh).await;
     assert_eq!(
         res.status(),
         StatusCode::UNAUTHORIZED,
