@@ -248,7 +248,7 @@ async fn a_token_in_the_query_string_is_ignored() {
 #[actix_web::test]
 async fn a_deleted_user_gets_no_new_tokens_and_no_admin_pages() {
     let app = spawn_app().await;
-    app.create_admin("root", PASSWORD);
+    app.admin_exists("root");
     let body: Value = app.api_login("root", PASSWORD).await.json().await.unwrap();
     let access = body["access_token"].as_str().unwrap().to_owned();
     let refresh = body["refresh_token"].as_str().unwrap().to_owned();

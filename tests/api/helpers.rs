@@ -147,14 +147,19 @@ impl TestApp {
         run_cli(&self.db_path, &["create-admin", username], Some(password))
     }
 
-    /// A browser logged in as a new admin.
-    pub async fn logged_in_admin(&self, username: &str) -> Client {
+    /// Creates an admin through the CLI, failing the test if that fails.
+    pub fn admin_exists(&self, username: &str) {
         let out = self.create_admin(username, PASSWORD);
         assert!(
             out.status.success(),
             "create-admin failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+    }
+
+    /// A browser logged in as a new admin.
+    pub async fn logged_in_admin(&self, username: &str) -> Client {
+        self.admin_exists(username);
         let client = self.new_client();
         let res = client.login(username, PASSWORD).await;
         assert_redirect_to(&res, "/protected");
