@@ -2,7 +2,7 @@
 //! and the tests both go through `Application::build`, so the tests exercise
 //! exactly the app that ships.
 
-use std::{net::TcpListener, time::Duration};
+use std::{net::TcpListener, sync::Arc, time::Duration};
 
 use actix_session::{
     SessionMiddleware, config::CookieContentSecurity, storage::CookieSessionStore,
@@ -17,6 +17,7 @@ use actix_web::{
 
 use crate::{
     auth::{csrf, guard, sessions, tokens::TokenKeys},
+    clock::{SharedClock, SystemClock},
     config::{Config, JwtSecret},
     db::{self, Pool},
     error::{self, AppError},
@@ -53,18 +54,23 @@ pub struct Application {
 impl Application {
     /// Opens the database, resolves the signing key and binds the listener.
     pub fn build(config: Config) -> anyhow::Result<Self> {
+        Self::build_with(config, Arc::new(SystemClock))
+    }
+
+    /// `build` with another clock (tests move time instead of sleeping).
+    pub fn build_with(config: Config, clock: SharedClock) -> anyhow::Result<Self> {
         let pool = db::open(&config.database_url)?;
         let secret = resolve_secret(&config, &pool)?;
-        let keys = TokenKeys::new(secret.bytes())?;
+        let keys = TokenKeys::new(secret.bytes(), clock.clone())?;
         let session_key = Key::derive_from(secret.bytes());
-        prune_now(&pool);
+        prune_now(&pool, clock.now());
 
         let listener = TcpListener::bind(config.bind_addr).map_err(|e| {
             anyhow::anyhow!("invalid setting BIND_ADDR ({}): {e}", config.bind_addr)
         })?;
         let port = listener.local_addr()?.port();
         let workers = config.workers;
-        let state = web::Data::new(AppState::new(config, pool, keys));
+        let state = web::Data::new(AppState::new(config, pool, keys, clock));
         spawn_pruner(state.clone());
 
         let server = HttpServer::new(move || {
@@ -219,11 +225,11 @@ fn resolve_secret(config: &Config, pool: &Pool) -> anyhow::Result<JwtSecret> {
     Ok(JwtSecret::new(key))
 }
 
-fn prune_now(pool: &Pool) {
+fn prune_now(pool: &Pool, now: i64) {
     match pool
         .get()
         .map_err(AppError::from)
-        .and_then(|mut c| sessions::prune(&mut c, db::now()))
+        .and_then(|mut c| sessions::prune(&mut c, now))
     {
         Ok(0) => {}
         Ok(n) => tracing::info!(rows = n, "pruned expired refresh tokens"),
@@ -238,7 +244,8 @@ fn spawn_pruner(state: web::Data<AppState>) {
         loop {
             tick.tick().await;
             let pool = state.pool.clone();
-            let _ = web::block(move || prune_now(&pool)).await;
+            let now = state.clock.now();
+            let _ = web::block(move || prune_now(&pool, now)).await;
         }
     });
 }

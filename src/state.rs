@@ -9,6 +9,7 @@ use tokio::sync::{Semaphore, oneshot};
 
 use crate::{
     auth::{throttle::LoginThrottle, tokens::TokenKeys},
+    clock::SharedClock,
     config::Config,
     db::Pool,
     error::AppError,
@@ -19,6 +20,7 @@ pub struct AppState {
     pub pool: Pool,
     pub keys: TokenKeys,
     pub login_throttle: LoginThrottle,
+    pub clock: SharedClock,
     /// SQLite has one writer at a time, and pooled connections that race for
     /// its lock sleep in its busy handler (1, 2, 5, 10... ms): under load that
     /// costs far more than the work (p99 of refresh over 300 ms). Database
@@ -36,7 +38,7 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(config: Config, pool: Pool, keys: TokenKeys) -> Self {
+    pub fn new(config: Config, pool: Pool, keys: TokenKeys, clock: SharedClock) -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let login_throttle =
             LoginThrottle::new(config.login_max_failures, config.login_failure_window);
@@ -45,6 +47,7 @@ impl AppState {
             config,
             pool,
             keys,
+            clock,
             db_turn: Arc::default(),
             db_slots: Semaphore::new(2 * cores),
             bcrypt_pool: BcryptPool::new(cores),

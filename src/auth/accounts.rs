@@ -12,7 +12,7 @@ use super::{
     tokens::Claims,
 };
 use crate::{
-    db::{self, models::User, users},
+    db::{models::User, users},
     domain::{Password, Role, Username},
     error::AppError,
     request,
@@ -26,6 +26,7 @@ pub async fn register(
     password: Password,
     role: Role,
 ) -> Result<User, AppError> {
+    let now = state.clock.now();
     let cost = state.config.bcrypt_cost;
     let hash = state
         .bcrypt(move || password::hash(&password, cost))
@@ -33,7 +34,7 @@ pub async fn register(
         .map_err(AppError::internal)?;
     state
         .db(move |conn| {
-            users::create(conn, username.as_str(), &hash, role, db::now()).map_err(|e| {
+            users::create(conn, username.as_str(), &hash, role, now).map_err(|e| {
                 match AppError::from(e) {
                     AppError::Conflict(_) => {
                         AppError::Conflict("That username is already taken.".into())
@@ -106,6 +107,7 @@ pub async fn open_session(
     req: &HttpRequest,
     user: User,
 ) -> Result<TokenPair, AppError> {
+    let now = state.clock.now();
     let device = Device {
         user_agent: request::user_agent(req),
         ip: request::client_ip(req, &state.config.trusted_proxies)
@@ -115,13 +117,7 @@ pub async fn open_session(
     let st = state.clone();
     let pair = state
         .db(move |conn| {
-            sessions::start(
-                conn,
-                Issuer::new(&st.keys, &st.config),
-                &user,
-                device,
-                db::now(),
-            )
+            sessions::start(conn, Issuer::new(&st.keys, &st.config), &user, device, now)
         })
         .await?;
     Ok(pair)
@@ -152,12 +148,11 @@ pub async fn refresh(
     state: &web::Data<AppState>,
     token: &str,
 ) -> Result<(TokenPair, User), AppError> {
+    let now = state.clock.now();
     let claims = verify_refresh(state, token)?;
     let st = state.clone();
     let outcome = state
-        .db(move |conn| {
-            sessions::refresh(conn, Issuer::new(&st.keys, &st.config), &claims, db::now())
-        })
+        .db(move |conn| sessions::refresh(conn, Issuer::new(&st.keys, &st.config), &claims, now))
         .await?;
     // Every refusal (unknown, expired, revoked, reused) gets the same answer;
     // `sessions::refresh` has already logged a reuse.
@@ -174,9 +169,10 @@ fn verify_refresh(state: &AppState, token: &str) -> Result<Claims, AppError> {
 /// Ends the session a refresh token belongs to. `Ok(false)` when the token is
 /// not one of ours.
 pub async fn logout(state: &web::Data<AppState>, token: &str) -> Result<bool, AppError> {
+    let now = state.clock.now();
     let claims = verify_refresh(state, token)?;
     let ended = state
-        .db(move |conn| sessions::end_by_token(conn, &claims, db::now()))
+        .db(move |conn| sessions::end_by_token(conn, &claims, now))
         .await?;
     Ok(ended)
 }
@@ -186,12 +182,11 @@ pub async fn sessions_of(
     state: &web::Data<AppState>,
     user_id: i32,
 ) -> Result<Vec<crate::db::models::Family>, AppError> {
+    let now = state.clock.now();
     state
         .db(move |conn| {
             Ok(crate::db::refresh_tokens::active_families(
-                conn,
-                user_id,
-                db::now(),
+                conn, user_id, now,
             )?)
         })
         .await
@@ -203,8 +198,9 @@ pub async fn end_session(
     user_id: i32,
     session_id: String,
 ) -> Result<bool, AppError> {
+    let now = state.clock.now();
     state
-        .db(move |conn| sessions::end(conn, user_id, &session_id, db::now()))
+        .db(move |conn| sessions::end(conn, user_id, &session_id, now))
         .await
 }
 
@@ -214,8 +210,9 @@ pub async fn end_sessions(
     user_id: i32,
     keep: Option<String>,
 ) -> Result<usize, AppError> {
+    let now = state.clock.now();
     state
-        .db(move |conn| sessions::end_all(conn, user_id, keep.as_deref(), db::now()))
+        .db(move |conn| sessions::end_all(conn, user_id, keep.as_deref(), now))
         .await
 }
 
@@ -235,6 +232,7 @@ pub async fn change_password(
     new: &str,
     keep_session: String,
 ) -> Result<(), PasswordChangeError> {
+    let now = state.clock.now();
     let other = PasswordChangeError::Other;
     let user = state
         .db(move |conn| Ok(users::find(conn, user_id)?))
@@ -262,7 +260,7 @@ pub async fn change_password(
         .db(move |conn| {
             conn.immediate_transaction(|conn| {
                 users::set_password_hash(conn, user_id, &new_hash)?;
-                sessions::end_all(conn, user_id, Some(&keep_session), db::now())?;
+                sessions::end_all(conn, user_id, Some(&keep_session), now)?;
                 Ok(())
             })
         })
@@ -287,6 +285,7 @@ pub async fn admin_act(
     target_id: i32,
     action: AdminAction,
 ) -> Result<String, AppError> {
+    let now = state.clock.now();
     state
         .db(move |conn| {
             conn.immediate_transaction(|conn| {
@@ -307,7 +306,6 @@ pub async fn admin_act(
                         "The last administrator cannot be removed.".into(),
                     ));
                 }
-                let now = db::now();
                 match action {
                     AdminAction::SetRole(role) => {
                         users::set_role(conn, target_id, role)?;

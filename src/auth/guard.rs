@@ -130,14 +130,13 @@ async fn implicit_refresh(
     req: &ServiceRequest,
     refresh: String,
 ) -> Option<CookieUpdate> {
+    let now = state.clock.now();
     let Ok(claims) = state.keys.verify(&refresh, TokenType::Refresh) else {
         return Some(CookieUpdate::Clear);
     };
     let st = state.clone();
     let result = state
-        .db(move |conn| {
-            sessions::refresh(conn, Issuer::new(&st.keys, &st.config), &claims, db::now())
-        })
+        .db(move |conn| sessions::refresh(conn, Issuer::new(&st.keys, &st.config), &claims, now))
         .await;
     match result {
         Ok(Ok((pair, user))) => {

@@ -73,6 +73,7 @@ impl<'a> Issuer<'a> {
             exp,
             jti,
             sid: sid.to_owned(),
+            nbf: None,
         }
     }
 
@@ -302,7 +303,11 @@ mod tests {
     fn fixture() -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let pool = db::open(&dir.path().join("t.db")).unwrap();
-        let keys = TokenKeys::new(b"0123456789abcdef0123456789abcdef").unwrap();
+        let keys = TokenKeys::new(
+            b"0123456789abcdef0123456789abcdef",
+            std::sync::Arc::new(crate::clock::SystemClock),
+        )
+        .unwrap();
         Fixture {
             _dir: dir,
             pool,

@@ -10,7 +10,7 @@ use std::{collections::HashMap, sync::Mutex};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::Role;
+use crate::{clock::SharedClock, domain::Role};
 
 pub const LEEWAY_SECONDS: u64 = 5;
 
@@ -35,6 +35,9 @@ pub struct Claims {
     pub exp: i64,
     pub jti: String,
     pub sid: String,
+    /// Not before (optional); checked against the clock like `exp`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
 }
 
 impl Claims {
@@ -62,6 +65,7 @@ pub struct TokenKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    clock: SharedClock,
     /// Access tokens that passed full verification with this key, by their
     /// exact text. A browser or API client presents the same access token on
     /// every request until it expires; remembering the verdict spares the
@@ -71,18 +75,21 @@ pub struct TokenKeys {
 }
 
 impl TokenKeys {
-    pub fn new(secret: &[u8]) -> Result<Self, jsonwebtoken::errors::Error> {
+    pub fn new(secret: &[u8], clock: SharedClock) -> Result<Self, jsonwebtoken::errors::Error> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.algorithms = vec![Algorithm::HS256];
         validation.leeway = LEEWAY_SECONDS;
-        validation.validate_exp = true;
-        validation.validate_nbf = true;
+        // `exp` and `nbf` are checked against the injected clock below, not
+        // jsonwebtoken's system time; `exp` must still be present.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
         validation.validate_aud = false;
         validation.set_required_spec_claims(&["exp", "sub"]);
         Ok(Self {
             encoding: EncodingKey::from_secret(secret)?,
             decoding: DecodingKey::from_secret(secret)?,
             validation,
+            clock,
             verified: Mutex::new(HashMap::new()),
         })
     }
@@ -109,8 +116,7 @@ impl TokenKeys {
         let claims = verified.get(token)?;
         // The same rule as jsonwebtoken's: expired once `exp` is more than
         // the leeway in the past.
-        let now = jsonwebtoken::get_current_timestamp() as i64;
-        if claims.exp < now - LEEWAY_SECONDS as i64 {
+        if claims.exp < self.clock.now() - LEEWAY_SECONDS as i64 {
             return Some(Err(TokenError::Expired));
         }
         Some(Ok(claims.clone()))
@@ -135,6 +141,14 @@ impl TokenKeys {
                 }
             })?;
         let claims = data.claims;
+        let now = self.clock.now();
+        let leeway = LEEWAY_SECONDS as i64;
+        if claims.exp < now - leeway {
+            return Err(TokenError::Expired);
+        }
+        if claims.nbf.is_some_and(|nbf| nbf > now + leeway) {
+            return Err(TokenError::Invalid);
+        }
         if claims.token_type != expected {
             return Err(TokenError::WrongType);
         }
@@ -151,6 +165,10 @@ mod tests {
 
     const KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
 
+    fn clock() -> SharedClock {
+        std::sync::Arc::new(crate::clock::SystemClock)
+    }
+
     fn claims(token_type: TokenType, exp_offset: i64) -> Claims {
         let now = chrono::Utc::now().timestamp();
         Claims {
@@ -162,12 +180,13 @@ mod tests {
             exp: now + exp_offset,
             jti: "j1".into(),
             sid: "s1".into(),
+            nbf: None,
         }
     }
 
     #[test]
     fn round_trips_and_checks_the_type() {
-        let keys = TokenKeys::new(KEY).unwrap();
+        let keys = TokenKeys::new(KEY, clock()).unwrap();
         let access = keys.encode(&claims(TokenType::Access, 60)).unwrap();
         assert_eq!(
             keys.verify(&access, TokenType::Access).unwrap().user_id(),
@@ -186,8 +205,8 @@ mod tests {
 
     #[test]
     fn refuses_another_key_and_expired_tokens() {
-        let keys = TokenKeys::new(KEY).unwrap();
-        let other = TokenKeys::new(b"another-key-another-key-another!!").unwrap();
+        let keys = TokenKeys::new(KEY, clock()).unwrap();
+        let other = TokenKeys::new(b"another-key-another-key-another!!", clock()).unwrap();
         let token = other.encode(&claims(TokenType::Access, 60)).unwrap();
         assert_eq!(
             keys.verify(&token, TokenType::Access),
@@ -202,7 +221,7 @@ mod tests {
 
     #[test]
     fn allows_only_a_few_seconds_of_leeway() {
-        let keys = TokenKeys::new(KEY).unwrap();
+        let keys = TokenKeys::new(KEY, clock()).unwrap();
         let just_expired = keys.encode(&claims(TokenType::Access, -2)).unwrap();
         assert!(keys.verify(&just_expired, TokenType::Access).is_ok());
         let past_leeway = keys.encode(&claims(TokenType::Access, -7)).unwrap();
@@ -211,7 +230,7 @@ mod tests {
 
     #[test]
     fn a_remembered_token_still_expires() {
-        let keys = TokenKeys::new(KEY).unwrap();
+        let keys = TokenKeys::new(KEY, clock()).unwrap();
         let token = keys.encode(&claims(TokenType::Access, 60)).unwrap();
         assert!(keys.verify(&token, TokenType::Access).is_ok());
         // Pretend time has passed: the remembered claims are now long expired.
@@ -224,7 +243,7 @@ mod tests {
 
     #[test]
     fn only_the_exact_verified_text_is_remembered() {
-        let keys = TokenKeys::new(KEY).unwrap();
+        let keys = TokenKeys::new(KEY, clock()).unwrap();
         let token = keys.encode(&claims(TokenType::Access, 60)).unwrap();
         assert!(keys.verify(&token, TokenType::Access).is_ok());
         let (head, sig) = token.rsplit_once('.').unwrap();
@@ -243,7 +262,7 @@ mod tests {
 
     #[test]
     fn the_memory_is_bounded() {
-        let keys = TokenKeys::new(KEY).unwrap();
+        let keys = TokenKeys::new(KEY, clock()).unwrap();
         for i in 0..(VERIFIED_CAPACITY + 10) {
             let mut c = claims(TokenType::Access, 60);
             c.jti = i.to_string();
@@ -255,7 +274,7 @@ mod tests {
 
     #[test]
     fn refuses_garbage_without_panicking() {
-        let keys = TokenKeys::new(KEY).unwrap();
+        let keys = TokenKeys::new(KEY, clock()).unwrap();
         for junk in [
             "",
             ".",
@@ -271,19 +290,19 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn verifying_arbitrary_input_never_panics(raw in "\\PC*") {
-            let keys = TokenKeys::new(KEY).unwrap();
+            let keys = TokenKeys::new(KEY, clock()).unwrap();
             proptest::prop_assert!(keys.verify(&raw, TokenType::Access).is_err());
         }
 
         #[test]
         fn verifying_arbitrary_three_part_tokens_never_panics(a in "[A-Za-z0-9_-]{0,80}", b in "[A-Za-z0-9_-]{0,200}", c in "[A-Za-z0-9_-]{0,60}") {
-            let keys = TokenKeys::new(KEY).unwrap();
+            let keys = TokenKeys::new(KEY, clock()).unwrap();
             let _ = keys.verify(&format!("{a}.{b}.{c}"), TokenType::Refresh);
         }
 
         #[test]
         fn any_claims_round_trip(sub in 1i32..i32::MAX, username in "[a-z]{3,12}", jti in "[0-9a-f]{32}", admin: bool) {
-            let keys = TokenKeys::new(KEY).unwrap();
+            let keys = TokenKeys::new(KEY, clock()).unwrap();
             let mut c = claims(TokenType::Access, 60);
             c.sub = sub.to_string();
             c.username = username;

@@ -8,7 +8,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use portcullis::{config::Config, startup::Application};
+use portcullis::{clock::OffsetClock, config::Config, startup::Application};
 use reqwest::{Response, StatusCode, cookie::CookieStore, header};
 use serde_json::Value;
 
@@ -21,6 +21,8 @@ pub struct TestApp {
     pub db_path: PathBuf,
     /// The default browser-like client.
     pub client: Client,
+    /// The app's clock: `app.clock.advance(secs)` moves time for the server.
+    pub clock: Arc<OffsetClock>,
     _dir: tempfile::TempDir,
 }
 
@@ -54,13 +56,15 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     let mut config = Config::from_lookup(|k| settings.get(k).cloned()).expect("test config");
     config.workers = Some(2);
     let db_path = config.database_url.clone();
-    let app = Application::build(config).expect("app builds");
+    let clock = OffsetClock::new();
+    let app = Application::build_with(config, clock.clone()).expect("app builds");
     let addr = format!("http://127.0.0.1:{}", app.port());
     actix_web::rt::spawn(app.into_server());
     TestApp {
         client: Client::new(&addr),
         addr,
         db_path,
+        clock,
         _dir: dir,
     }
 }
