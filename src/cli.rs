@@ -1,16 +1,21 @@
 //! The command line: `serve` (the default), `create-admin NAME`, `promote NAME`.
-//! The admin commands open the same database file directly; WAL mode and the
-//! busy timeout let them run while a server has it open.
+//! The admin commands go through the same `Accounts` as the server, on the
+//! same database file; WAL mode and the busy timeout let them run while a
+//! server has it open.
 
 use std::io::{BufRead, IsTerminal};
 
 use clap::{Parser, Subcommand};
 
+use std::sync::Arc;
+
 use crate::{
-    auth::password,
+    auth::{Accounts, accounts::RegisterError, tokens::TokenKeys},
+    clock::SystemClock,
     config::Config,
-    db::{self, users},
+    db::{self, Db},
     domain::{Password, Role, Username},
+    startup,
 };
 
 #[derive(Debug, Parser)]
@@ -73,49 +78,45 @@ fn read_password() -> Result<String, String> {
     }
 }
 
+/// The accounts service over the configured database, as the server builds it.
+fn accounts(config: &Config) -> Result<Accounts, String> {
+    let db = Db::new(db::open(&config.database_url).map_err(|e| e.to_string())?);
+    let secret = startup::resolve_secret(config, &db).map_err(|e| e.to_string())?;
+    let keys = TokenKeys::new(secret.bytes(), Arc::new(SystemClock))
+        .map_err(|e| format!("invalid setting JWT_SECRET_KEY: {e}"))?;
+    Ok(Accounts::new(db, keys, &startup::settings(config)))
+}
+
+/// Runs one accounts call to completion on a small runtime of its own.
+fn block_on<T>(work: impl std::future::Future<Output = T>) -> Result<T, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start: {e}"))?;
+    Ok(runtime.block_on(work))
+}
+
 pub fn create_admin(config: &Config, name: &str) -> Result<String, String> {
     let username = Username::parse(name).map_err(|e| format!("invalid username: {e}"))?;
     let raw = read_password()?;
     let password =
         Password::parse(&raw, username.as_str()).map_err(|e| format!("invalid password: {e}"))?;
-    let pool = db::open(&config.database_url).map_err(|e| e.to_string())?;
-    let mut conn = pool
-        .get()
-        .map_err(|e| format!("cannot open the database: {e}"))?;
-    if users::find_by_username(&mut conn, username.as_str())
-        .map_err(|e| e.to_string())?
-        .is_some()
-    {
-        return Err(format!(
+    let accounts = accounts(config)?;
+    match block_on(accounts.register(username.clone(), password, Role::Admin))? {
+        Ok(user) => Ok(format!("created admin {} (id {})", user.username, user.id)),
+        Err(RegisterError::UsernameTaken) => Err(format!(
             "user {username} already exists (use `portcullis promote {username}`)"
-        ));
+        )),
+        Err(RegisterError::Failed(e)) => Err(format!("cannot create the user: {e}")),
     }
-    let hash = password::hash(&password, config.bcrypt_cost)
-        .map_err(|e| format!("hashing failed: {e}"))?;
-    let user = users::create(&mut conn, username.as_str(), &hash, Role::Admin, db::now()).map_err(
-        |e| match e {
-            diesel::result::Error::DatabaseError(
-                diesel::result::DatabaseErrorKind::UniqueViolation,
-                _,
-            ) => {
-                format!("user {username} already exists")
-            }
-            other => format!("cannot create the user: {other}"),
-        },
-    )?;
-    Ok(format!("created admin {} (id {})", user.username, user.id))
 }
 
 pub fn promote(config: &Config, name: &str) -> Result<String, String> {
-    let pool = db::open(&config.database_url).map_err(|e| e.to_string())?;
-    let mut conn = pool
-        .get()
-        .map_err(|e| format!("cannot open the database: {e}"))?;
-    let user = users::find_by_username(&mut conn, name)
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("no user named {name}"))?;
-    users::set_role(&mut conn, user.id, Role::Admin).map_err(|e| e.to_string())?;
-    Ok(format!("{} is now an admin", user.username))
+    let accounts = accounts(config)?;
+    match block_on(accounts.promote(name))? {
+        Ok(user) => Ok(format!("{} is now an admin", user.username)),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// Median wall time of `rounds` bcrypt hashes at `cost`, in seconds, one at a

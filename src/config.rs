@@ -1,4 +1,4 @@
-//! Settings (CONTRACT section 1): the only reader of the environment and `.env`.
+//! Settings (reference §1): the only reader of the environment and `.env`.
 //!
 //! `Config::from_lookup` is a pure function of a key lookup so tests build
 //! configurations without touching the process environment. Secrets are
@@ -69,10 +69,11 @@ fn bad(var: &'static str, reason: impl Into<String>) -> ConfigError {
 }
 
 impl Config {
-    /// Reads the process environment, after loading `.env` (which never
-    /// overrides a variable already set).
+    /// Reads the process environment, after loading `.env` from the working
+    /// directory (never a parent's: a stray `.env` above the checkout must not
+    /// configure the app), which never overrides a variable already set.
     pub fn from_env() -> Result<Self, ConfigError> {
-        match dotenvy::dotenv() {
+        match dotenvy::from_path(".env") {
             Ok(_) => {}
             Err(e) if e.not_found() => {}
             Err(e) => return Err(bad("(.env file)", e.to_string())),
@@ -191,10 +192,6 @@ impl Config {
             log_filter: get("RUST_LOG").unwrap_or_else(|| "info".into()),
             workers: None,
         })
-    }
-
-    pub fn is_production(&self) -> bool {
-        self.app_env == AppEnv::Production
     }
 }
 

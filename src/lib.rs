@@ -1,5 +1,9 @@
-//! Portcullis: an auth-first Actix-web monolith. See README.md and
-//! CONTRACT.md for the public surface; `routes::configure` is the route table.
+//! Portcullis: an auth-first Actix-web monolith. `docs/reference.md` is the
+//! public surface; `routes::configure` is the route table.
+//!
+//! The layers, top to bottom (arrows point down only): `routes` (handlers)
+//! → `web` (actix adapters) and `views` (pages) → `auth` (the core, no actix
+//! types) → `db` (Diesel) → `domain`, `clock`, `error`.
 
 pub mod auth;
 pub mod cli;
@@ -8,10 +12,7 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod error;
-pub mod flash;
-pub mod logging;
-pub mod request;
 pub mod routes;
 pub mod startup;
-pub mod state;
 pub mod views;
+pub mod web;

@@ -6,8 +6,8 @@ use clap::Parser;
 use portcullis::{
     cli::{self, Cli, Command},
     config::Config,
-    logging,
     startup::Application,
+    web::request_log,
 };
 
 fn main() -> ExitCode {
@@ -16,7 +16,7 @@ fn main() -> ExitCode {
         Ok(config) => config,
         Err(e) => return fail(e),
     };
-    if let Err(e) = logging::init(&config.log_filter) {
+    if let Err(e) = request_log::init(&config.log_filter) {
         return fail(e);
     }
     let outcome = match cli.command {

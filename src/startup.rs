@@ -1,6 +1,7 @@
-//! Building the application: database, keys, middleware and routes. `main`
-//! and the tests both go through `Application::build`, so the tests exercise
-//! exactly the app that ships.
+//! Building the application: the services (database runner, accounts, cookie
+//! policy), the middleware stack and the routes. `main` and the tests both go
+//! through `Application::build_with`, so the tests exercise exactly the app
+//! that ships, middleware included.
 
 use std::{net::TcpListener, sync::Arc, time::Duration};
 
@@ -11,18 +12,21 @@ use actix_web::{
     App, HttpServer,
     cookie::{Key, SameSite},
     dev::Server,
-    middleware::{DefaultHeaders, from_fn},
+    middleware::from_fn,
     web,
 };
 
 use crate::{
-    auth::{csrf, guard, sessions, tokens::TokenKeys},
+    auth::{Accounts, accounts::Settings, refresh, tokens::TokenKeys},
     clock::{SharedClock, SystemClock},
     config::{Config, JwtSecret},
-    db::{self, Pool},
-    error::{self, AppError},
-    logging, routes,
-    state::AppState,
+    db::{self, Db},
+    error::AppError,
+    routes,
+    web::{
+        csrf, error_pages, face, form, guard, headers, request_log, session_cookies::CookiePolicy,
+        state::AppState,
+    },
 };
 
 /// Name of the actix-session cookie (CSRF token, flash messages).
@@ -31,20 +35,23 @@ pub const SESSION_COOKIE: &str = "portcullis_session";
 /// How often expired refresh tokens are pruned while the server runs.
 const PRUNE_EVERY: Duration = Duration::from_secs(60 * 60);
 
-/// Sent with every response (CONTRACT section 6). No inline script or style
-/// is allowed; pages show who is logged in, so nothing is cached (static
-/// files set their own `Cache-Control`, which takes precedence).
-pub const SECURITY_HEADERS: [(&str, &str); 5] = [
-    ("x-content-type-options", "nosniff"),
-    ("x-frame-options", "DENY"),
-    ("referrer-policy", "same-origin"),
-    (
-        "content-security-policy",
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-         form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
-    ),
-    ("cache-control", "no-store"),
-];
+/// What tests may change about the app besides its settings.
+pub struct Options {
+    /// Where time comes from (tests move it instead of sleeping).
+    pub clock: SharedClock,
+    /// Extra routes, registered after the app's own and served through the
+    /// same middleware stack (a test adds a route that panics, say).
+    pub extra_routes: Option<fn(&mut web::ServiceConfig)>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            clock: Arc::new(SystemClock),
+            extra_routes: None,
+        }
+    }
+}
 
 pub struct Application {
     server: Server,
@@ -54,70 +61,62 @@ pub struct Application {
 impl Application {
     /// Opens the database, resolves the signing key and binds the listener.
     pub fn build(config: Config) -> anyhow::Result<Self> {
-        Self::build_with(config, Arc::new(SystemClock))
+        Self::build_with(config, Options::default())
     }
 
-    /// `build` with another clock (tests move time instead of sleeping).
-    pub fn build_with(config: Config, clock: SharedClock) -> anyhow::Result<Self> {
-        let pool = db::open(&config.database_url)?;
-        let secret = resolve_secret(&config, &pool)?;
+    pub fn build_with(config: Config, options: Options) -> anyhow::Result<Self> {
+        let Options {
+            clock,
+            extra_routes,
+        } = options;
+        let db = Db::new(db::open(&config.database_url)?);
+        let secret = resolve_secret(&config, &db)?;
         let keys = TokenKeys::new(secret.bytes(), clock.clone())?;
         let session_key = Key::derive_from(secret.bytes());
-        prune_now(&pool, clock.now());
+        prune(&db, clock.now());
 
         let listener = TcpListener::bind(config.bind_addr).map_err(|e| {
             anyhow::anyhow!("invalid setting BIND_ADDR ({}): {e}", config.bind_addr)
         })?;
         let port = listener.local_addr()?.port();
-        let workers = config.workers;
-        let state = web::Data::new(AppState::new(config, pool, keys, clock));
+        let state = web::Data::new(AppState {
+            accounts: Accounts::new(db.clone(), keys, &settings(&config)),
+            cookies: CookiePolicy {
+                secure: config.cookie_secure,
+                access_ttl: config.access_token_ttl,
+                refresh_ttl: config.refresh_token_ttl,
+            },
+            trusted_proxies: config.trusted_proxies.clone(),
+        });
         spawn_pruner(state.clone());
 
+        let secure = config.cookie_secure;
         let server = HttpServer::new(move || {
-            let config = &state.config;
-            let mut headers = SECURITY_HEADERS
-                .iter()
-                .fold(DefaultHeaders::new(), |h, &pair| h.add(pair));
-            if config.cookie_secure {
-                headers = headers.add((
-                    "Strict-Transport-Security",
-                    "max-age=31536000; includeSubDomains",
-                ));
-            }
             let session =
                 SessionMiddleware::builder(CookieSessionStore::default(), session_key.clone())
                     .cookie_name(SESSION_COOKIE.into())
-                    .cookie_secure(config.cookie_secure)
+                    .cookie_secure(secure)
                     .cookie_http_only(true)
                     .cookie_same_site(SameSite::Lax)
                     .cookie_content_security(CookieContentSecurity::Private)
                     .build();
 
-            // `wrap` order: the last one added runs first.
+            // `wrap` order: the last one added runs first. Outermost to
+            // innermost: request log, security headers, the cookie session,
+            // the request's face, error pages, CSRF, the guard (which owns
+            // the token cookies), then the handler.
             App::new()
                 .app_data(state.clone())
                 .app_data(
-                    web::FormConfig::default()
-                        .limit(csrf::BODY_LIMIT)
-                        .error_handler(|e, _| {
-                            body_error(
-                                e.to_string(),
-                                matches!(e, actix_web::error::UrlencodedError::Overflow { .. }),
-                            )
-                        }),
-                )
-                .app_data(
                     web::JsonConfig::default()
-                        .limit(csrf::BODY_LIMIT)
+                        .limit(form::BODY_LIMIT)
                         .error_handler(|e, _| {
-                            body_error(
-                                e.to_string(),
-                                matches!(
-                                    e,
-                                    actix_web::error::JsonPayloadError::OverflowKnownLength { .. }
-                                        | actix_web::error::JsonPayloadError::Overflow { .. }
-                                ),
-                            )
+                            let too_large = matches!(
+                                e,
+                                actix_web::error::JsonPayloadError::OverflowKnownLength { .. }
+                                    | actix_web::error::JsonPayloadError::Overflow { .. }
+                            );
+                            body_error(e.to_string(), too_large)
                         }),
                 )
                 .app_data(
@@ -128,19 +127,25 @@ impl Application {
                         .error_handler(|e, _| AppError::BadRequest(e.to_string()).into()),
                 )
                 .configure(routes::configure)
-                .wrap(from_fn(csrf::protect))
+                .configure(|cfg| {
+                    if let Some(extra) = extra_routes {
+                        extra(cfg);
+                    }
+                })
                 .wrap(from_fn(guard::authenticate))
-                .wrap(from_fn(error::render_errors))
+                .wrap(from_fn(csrf::protect))
+                .wrap(from_fn(error_pages::render_errors))
+                .wrap(from_fn(face::decide))
                 .wrap(session)
-                .wrap(headers)
-                .wrap(from_fn(logging::log_requests))
+                .wrap(headers::middleware(secure))
+                .wrap(from_fn(request_log::log_requests))
         })
         .listen(listener)?
         // Signals are ours (see `run_until_stopped`): actix treats Ctrl-C as a
         // forced stop that drops requests in flight.
         .disable_signals()
         .shutdown_timeout(30);
-        let server = match workers {
+        let server = match config.workers {
             Some(n) => server.workers(n),
             None => server,
         }
@@ -167,6 +172,18 @@ impl Application {
     /// For tests: the server future without signal handling.
     pub fn into_server(self) -> Server {
         self.server
+    }
+}
+
+/// What the accounts need from the settings.
+pub fn settings(config: &Config) -> Settings {
+    Settings {
+        bcrypt_cost: config.bcrypt_cost,
+        access_ttl: config.access_token_ttl,
+        refresh_ttl: config.refresh_token_ttl,
+        reuse_grace: config.refresh_reuse_grace,
+        login_max_failures: config.login_max_failures,
+        login_failure_window: config.login_failure_window,
     }
 }
 
@@ -202,21 +219,26 @@ async fn shutdown_signal() {
 
 /// The JWT key: `JWT_SECRET_KEY`, or in development one generated on first
 /// start and kept in the database so a restart logs nobody out.
-fn resolve_secret(config: &Config, pool: &Pool) -> anyhow::Result<JwtSecret> {
+pub fn resolve_secret(config: &Config, db: &Db) -> anyhow::Result<JwtSecret> {
     if let Some(secret) = &config.jwt_secret {
         return Ok(secret.clone());
     }
-    let mut conn = pool.get()?;
     const NAME: &str = "jwt_secret_key";
-    let existing = db::secrets::get(&mut conn, NAME)?;
-    let key = match existing {
-        Some(key) => key,
-        None => {
-            use rand::RngExt;
-            let candidate: [u8; 64] = rand::rng().random();
-            db::secrets::get_or_insert(&mut conn, NAME, &candidate)?
+    let key = db.blocking(|conn| {
+        if let Some(key) = db::secrets::get(conn, NAME)? {
+            return Ok(key);
         }
-    };
+        use rand::RngExt;
+        let candidate: [u8; 64] = rand::rng().random();
+        Ok(db::secrets::get_or_insert(conn, NAME, &candidate)?)
+    })?;
+    if key.len() < crate::config::MIN_SECRET_BYTES {
+        anyhow::bail!(
+            "invalid setting DATABASE_URL ({}): the stored development key is too short; \
+             set JWT_SECRET_KEY",
+            config.database_url.display()
+        );
+    }
     tracing::warn!(
         "JWT_SECRET_KEY is not set: using a generated development key stored in {}. \
          Set JWT_SECRET_KEY (32+ random bytes) before going to production.",
@@ -225,12 +247,8 @@ fn resolve_secret(config: &Config, pool: &Pool) -> anyhow::Result<JwtSecret> {
     Ok(JwtSecret::new(key))
 }
 
-fn prune_now(pool: &Pool, now: i64) {
-    match pool
-        .get()
-        .map_err(AppError::from)
-        .and_then(|mut c| sessions::prune(&mut c, now))
-    {
+fn prune(db: &Db, now: i64) {
+    match db.blocking(|conn| refresh::prune(conn, now)) {
         Ok(0) => {}
         Ok(n) => tracing::info!(rows = n, "pruned expired refresh tokens"),
         Err(e) => tracing::warn!(error = %e, "pruning refresh tokens failed"),
@@ -243,9 +261,11 @@ fn spawn_pruner(state: web::Data<AppState>) {
         tick.tick().await; // the first tick fires at once; start-up already pruned
         loop {
             tick.tick().await;
-            let pool = state.pool.clone();
-            let now = state.clock.now();
-            let _ = web::block(move || prune_now(&pool, now)).await;
+            match state.accounts.prune().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(rows = n, "pruned expired refresh tokens"),
+                Err(e) => tracing::warn!(error = %e, "pruning refresh tokens failed"),
+            }
         }
     });
 }

@@ -248,14 +248,10 @@ async fn a_token_in_the_query_string_is_ignored() {
 #[actix_web::test]
 async fn a_deleted_user_gets_no_new_tokens_and_no_admin_pages() {
     let app = spawn_app().await;
-    app.admin_exists("root");
+    let admin = app.logged_in_admin("root").await;
     let body: Value = app.api_login("root", PASSWORD).await.json().await.unwrap();
-    let access = body["access_token"].as_str().unwrap().to_owned();
     let refresh = body["refresh_token"].as_str().unwrap().to_owned();
-    assert_eq!(
-        app.bearer_get("/admin", &access).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(admin.get("/admin").await.status(), StatusCode::OK);
     let mut conn = SqliteConnection::establish(app.db_path.to_str().unwrap()).unwrap();
     diesel::sql_query("PRAGMA foreign_keys = ON")
         .execute(&mut conn)
@@ -263,9 +259,13 @@ async fn a_deleted_user_gets_no_new_tokens_and_no_admin_pages() {
     diesel::sql_query("DELETE FROM users WHERE username = 'root'")
         .execute(&mut conn)
         .unwrap();
+    // The admin page re-reads the user: gone, so the browser (whose access
+    // token is still valid) is sent to log in and its token cookies expire.
+    let res = admin.get("/admin").await;
+    assert_redirect_to(&res, "/login?next=%2Fadmin");
     assert_eq!(
-        app.bearer_get("/admin", &access).await.status(),
-        StatusCode::FORBIDDEN
+        set_cookie(&res, "refresh_token").unwrap().get("max-age"),
+        Some("0")
     );
     assert_eq!(
         app.bearer_post("/token/refresh", &refresh).await.status(),
@@ -762,25 +762,20 @@ async fn logs_at_trace_level_never_contain_passwords_tokens_cookies_or_the_key()
 
 #[actix_web::test]
 async fn a_panicking_handler_gets_the_500_page_and_the_worker_survives() {
-    use actix_web::{App, HttpResponse, HttpServer, middleware::from_fn, web};
-    let server = HttpServer::new(|| {
-        App::new()
-            .route(
-                "/boom",
-                web::get().to(|| async { panic!("boom") as HttpResponse }),
-            )
-            .route(
-                "/ok",
-                web::get().to(|| async { HttpResponse::Ok().body("fine") }),
-            )
-            .wrap(from_fn(portcullis::error::render_errors))
-    })
-    .workers(1)
-    .disable_signals()
-    .bind(("127.0.0.1", 0))
-    .unwrap();
-    let addr = server.addrs()[0];
-    actix_web::rt::spawn(server.run());
+    use actix_web::{HttpResponse, web};
+    fn routes(cfg: &mut web::ServiceConfig) {
+        cfg.route(
+            "/boom",
+            web::get().to(|| async { panic!("boom") as HttpResponse }),
+        )
+        .route(
+            "/ok",
+            web::get().to(|| async { HttpResponse::Ok().body("fine") }),
+        );
+    }
+    // The shipped app and its whole middleware stack, plus two test routes.
+    let app = spawn_app_with_routes(&[("COOKIE_SECURE", "true")], Some(routes)).await;
+    let addr = app.addr.trim_start_matches("http://").to_owned();
     let http = reqwest::Client::new();
     let res = http
         .get(format!("http://{addr}/boom"))
@@ -793,6 +788,10 @@ async fn a_panicking_handler_gets_the_500_page_and_the_worker_survives() {
             .to_str()
             .unwrap()
             .contains("frame-ancestors")
+    );
+    assert!(
+        res.headers().contains_key("strict-transport-security"),
+        "the panic page has every security header, HSTS included"
     );
     let html = res.text().await.unwrap();
     assert!(html.contains("Something went wrong on our side."));
@@ -813,7 +812,7 @@ async fn a_panicking_handler_gets_the_500_page_and_the_worker_survives() {
         assert_eq!(
             res.text().await.unwrap(),
             "fine",
-            "the single worker is still serving"
+            "the workers are still serving"
         );
     }
 }

@@ -1,54 +1,44 @@
-//! The accounts boundary: registering, checking a login, starting and ending
-//! sessions, changing passwords. HTML and JSON handlers both call these, so
-//! the two faces of a path cannot drift apart.
+//! The accounts boundary: registering, checking a login, opening, refreshing
+//! and ending sessions, changing passwords, admin actions. The HTML and JSON
+//! handlers, the CLI and the web guard's implicit refresh all call these, so
+//! no face of the app can drift from another, and nothing re-implements them.
+//!
+//! Inputs are plain values (`Client`, domain types, ids); outcomes are types
+//! (`Login`, `RegisterError::UsernameTaken`, `AdminActionError::LastAdmin`),
+//! never strings to match. Infrastructure failures stay `AppError`.
 
-use std::net::{IpAddr, Ipv4Addr};
-
-use actix_web::{HttpRequest, web};
+use std::sync::Arc;
 
 use super::{
-    password,
-    sessions::{self, Device, Issuer, Refused, TokenPair},
-    tokens::Claims,
+    Client, Identity,
+    password::Hasher,
+    refresh::{self, Refused},
+    throttle::LoginThrottle,
+    tokens::{Issuer, TokenError, TokenKeys, TokenPair, TokenType},
 };
 use crate::{
-    db::{models::User, users},
-    domain::{Password, Role, Username},
+    db::{Db, models::User, refresh_tokens, users},
+    domain::{Password, PasswordError, Role, SessionId, UserId, Username},
     error::AppError,
-    request,
-    state::AppState,
 };
 
-/// Creates a user with a new bcrypt hash. A taken name (in any case) is a `Conflict`.
-pub async fn register(
-    state: &web::Data<AppState>,
-    username: Username,
-    password: Password,
-    role: Role,
-) -> Result<User, AppError> {
-    let now = state.clock.now();
-    let cost = state.config.bcrypt_cost;
-    let hash = state
-        .bcrypt(move || password::hash(&password, cost))
-        .await?
-        .map_err(AppError::internal)?;
-    state
-        .db(move |conn| {
-            users::create(conn, username.as_str(), &hash, role, now).map_err(|e| {
-                match AppError::from(e) {
-                    AppError::Conflict(_) => {
-                        AppError::Conflict("That username is already taken.".into())
-                    }
-                    other => other,
-                }
-            })
-        })
-        .await
+/// What the accounts need from the settings, read once at start-up.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub bcrypt_cost: u32,
+    pub access_ttl: i64,
+    pub refresh_ttl: i64,
+    pub reuse_grace: i64,
+    pub login_max_failures: u32,
+    pub login_failure_window: i64,
 }
 
 /// The one message for an unknown user, a wrong password and a disabled
 /// account, so the answer does not tell them apart.
 pub const LOGIN_FAILED: &str = "Invalid username or password.";
+
+pub const REFRESH_FAILED: &str =
+    "The refresh token is invalid, expired or revoked. Please log in again.";
 
 /// The outcome of a login attempt.
 pub enum Login {
@@ -61,215 +51,40 @@ pub enum Login {
     },
 }
 
-/// Checks a username and password for a client. A locked-out pair is refused
-/// before any work; otherwise one bcrypt verification always runs, against a
-/// dummy hash when the user does not exist, so timing does not reveal which
-/// usernames exist.
-pub async fn check_login(
-    state: &web::Data<AppState>,
-    req: &HttpRequest,
-    username: &str,
-    attempt: &str,
-) -> Result<Login, AppError> {
-    let ip = request::client_ip(req, &state.config.trusted_proxies)
-        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-    if let Err(retry_after) = state.login_throttle.check(ip, username) {
-        tracing::warn!(client_ip = %ip, "login refused: too many failures");
-        return Ok(Login::Locked { retry_after });
-    }
-    let name = username.to_owned();
-    let user = state
-        .db(move |conn| Ok(users::find_by_username(conn, &name)?))
-        .await?;
-    let cost = state.config.bcrypt_cost;
-    let hash = user.as_ref().map(|u| u.password_hash.clone());
-    let attempt = attempt.to_owned();
-    let valid = state
-        .bcrypt(move || password::verify(&attempt, hash.as_deref(), cost))
-        .await?;
-    match user.filter(|u| valid && !u.disabled) {
-        Some(user) => {
-            state.login_throttle.record_success(ip, username);
-            tracing::info!(user_id = user.id, client_ip = %ip, "login succeeded");
-            Ok(Login::Success(user))
-        }
-        None => {
-            state.login_throttle.record_failure(ip, username);
-            tracing::info!(client_ip = %ip, "login failed");
-            Ok(Login::Failed)
-        }
-    }
+#[derive(Debug)]
+pub enum RegisterError {
+    /// The name is taken, in any spelling of its case.
+    UsernameTaken,
+    Failed(AppError),
 }
 
-/// Starts a session for a user who just logged in or registered.
-pub async fn open_session(
-    state: &web::Data<AppState>,
-    req: &HttpRequest,
-    user: User,
-) -> Result<TokenPair, AppError> {
-    let now = state.clock.now();
-    let device = Device {
-        user_agent: request::user_agent(req),
-        ip: request::client_ip(req, &state.config.trusted_proxies)
-            .map(|ip| ip.to_string())
-            .unwrap_or_default(),
-    };
-    let st = state.clone();
-    let pair = state
-        .db(move |conn| {
-            sessions::start(conn, Issuer::new(&st.keys, &st.config), &user, device, now)
-        })
-        .await?;
-    Ok(pair)
+/// A successful refresh: the new pair and who it is for.
+#[derive(Debug)]
+pub struct Refreshed {
+    pub pair: TokenPair,
+    pub identity: Identity,
 }
 
-/// Starts a session for a browser, first ending the session whose refresh
-/// cookie it still carries (logging in again replaces it; it must not linger
-/// in the sessions list).
-pub async fn open_browser_session(
-    state: &web::Data<AppState>,
-    req: &HttpRequest,
-    user: User,
-) -> Result<TokenPair, AppError> {
-    if let Some(old) = req.cookie(super::cookies::REFRESH) {
-        match logout(state, old.value()).await {
-            Ok(_) | Err(AppError::Unauthorized(_)) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    open_session(state, req, user).await
-}
-
-pub const REFRESH_FAILED: &str =
-    "The refresh token is invalid, expired or revoked. Please log in again.";
-
-/// Verifies a refresh token and rotates it.
-pub async fn refresh(
-    state: &web::Data<AppState>,
-    token: &str,
-) -> Result<(TokenPair, User), AppError> {
-    let now = state.clock.now();
-    let claims = verify_refresh(state, token)?;
-    let st = state.clone();
-    let outcome = state
-        .db(move |conn| sessions::refresh(conn, Issuer::new(&st.keys, &st.config), &claims, now))
-        .await?;
-    // Every refusal (unknown, expired, revoked, reused) gets the same answer;
-    // `sessions::refresh` has already logged a reuse.
-    outcome.map_err(|_: Refused| AppError::Unauthorized(REFRESH_FAILED.into()))
-}
-
-fn verify_refresh(state: &AppState, token: &str) -> Result<Claims, AppError> {
-    state
-        .keys
-        .verify(token, super::tokens::TokenType::Refresh)
-        .map_err(|_| AppError::Unauthorized(REFRESH_FAILED.into()))
-}
-
-/// Ends the session a refresh token belongs to. `Ok(false)` when the token is
-/// not one of ours.
-pub async fn logout(state: &web::Data<AppState>, token: &str) -> Result<bool, AppError> {
-    let now = state.clock.now();
-    let claims = verify_refresh(state, token)?;
-    let ended = state
-        .db(move |conn| sessions::end_by_token(conn, &claims, now))
-        .await?;
-    Ok(ended)
-}
-
-/// The user's live sessions, newest use first.
-pub async fn sessions_of(
-    state: &web::Data<AppState>,
-    user_id: i32,
-) -> Result<Vec<crate::db::models::Family>, AppError> {
-    let now = state.clock.now();
-    state
-        .db(move |conn| {
-            Ok(crate::db::refresh_tokens::active_families(
-                conn, user_id, now,
-            )?)
-        })
-        .await
-}
-
-/// Ends one of the user's own sessions.
-pub async fn end_session(
-    state: &web::Data<AppState>,
-    user_id: i32,
-    session_id: String,
-) -> Result<bool, AppError> {
-    let now = state.clock.now();
-    state
-        .db(move |conn| sessions::end(conn, user_id, &session_id, now))
-        .await
-}
-
-/// Ends every session of the user except `keep`.
-pub async fn end_sessions(
-    state: &web::Data<AppState>,
-    user_id: i32,
-    keep: Option<String>,
-) -> Result<usize, AppError> {
-    let now = state.clock.now();
-    state
-        .db(move |conn| sessions::end_all(conn, user_id, keep.as_deref(), now))
-        .await
+#[derive(Debug)]
+pub enum RefreshError {
+    /// Unknown, expired, revoked or reused, or a user who may not log in:
+    /// every refusal gets the same answer.
+    Refused,
+    Failed(AppError),
 }
 
 /// Why a password change was refused, field by field.
+#[derive(Debug)]
 pub enum PasswordChangeError {
     WrongCurrent,
-    Invalid(crate::domain::PasswordError),
-    Other(AppError),
-}
-
-/// Changes the password after checking the current one, then ends every other
-/// session: whoever else knew the old password is logged out.
-pub async fn change_password(
-    state: &web::Data<AppState>,
-    user_id: i32,
-    current: &str,
-    new: &str,
-    keep_session: String,
-) -> Result<(), PasswordChangeError> {
-    let now = state.clock.now();
-    let other = PasswordChangeError::Other;
-    let user = state
-        .db(move |conn| Ok(users::find(conn, user_id)?))
-        .await
-        .map_err(other)?
-        .ok_or(PasswordChangeError::Other(AppError::Unauthorized(
-            "Your account no longer exists.".into(),
-        )))?;
-    let new = Password::parse(new, &user.username).map_err(PasswordChangeError::Invalid)?;
-    let cost = state.config.bcrypt_cost;
-    let (hash, attempt) = (user.password_hash.clone(), current.to_owned());
-    let verified = state
-        .bcrypt(move || password::verify(&attempt, Some(&hash), cost))
-        .await
-        .map_err(other)?;
-    if !verified {
-        return Err(PasswordChangeError::WrongCurrent);
-    }
-    let new_hash = state
-        .bcrypt(move || password::hash(&new, cost))
-        .await
-        .map_err(other)?
-        .map_err(|e| PasswordChangeError::Other(AppError::internal(e)))?;
-    state
-        .db(move |conn| {
-            conn.immediate_transaction(|conn| {
-                users::set_password_hash(conn, user_id, &new_hash)?;
-                sessions::end_all(conn, user_id, Some(&keep_session), now)?;
-                Ok(())
-            })
-        })
-        .await
-        .map_err(other)
+    Invalid(PasswordError),
+    /// The session the request came from has ended (or the user is gone).
+    SessionEnded,
+    Failed(AppError),
 }
 
 /// What an administrator can do to a user.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AdminAction {
     SetRole(Role),
     Disable,
@@ -277,62 +92,444 @@ pub enum AdminAction {
     EndSessions,
 }
 
-/// Applies an admin action in one transaction, so the "last admin" check
-/// cannot race another admin's action. Returns the target's username.
-pub async fn admin_act(
-    state: &web::Data<AppState>,
-    actor_id: i32,
-    target_id: i32,
-    action: AdminAction,
-) -> Result<String, AppError> {
-    let now = state.clock.now();
-    state
-        .db(move |conn| {
-            conn.immediate_transaction(|conn| {
-                let target = users::find(conn, target_id)?.ok_or(AppError::NotFound)?;
-                let removes_admin = target.role.is_admin()
-                    && !target.disabled
-                    && matches!(
-                        action,
-                        AdminAction::SetRole(Role::User) | AdminAction::Disable
-                    );
-                if removes_admin && target_id == actor_id {
-                    return Err(AppError::Forbidden(
-                        "You cannot demote or disable your own account.".into(),
-                    ));
-                }
-                if removes_admin && users::count_active_admins(conn)? <= 1 {
-                    return Err(AppError::Conflict(
-                        "The last administrator cannot be removed.".into(),
-                    ));
-                }
-                match action {
-                    AdminAction::SetRole(role) => {
-                        users::set_role(conn, target_id, role)?;
-                    }
-                    AdminAction::Disable => {
-                        if target_id == actor_id {
-                            return Err(AppError::Forbidden(
-                                "You cannot disable your own account.".into(),
-                            ));
-                        }
-                        users::set_disabled(conn, target_id, true)?;
-                        sessions::end_all(conn, target_id, None, now)?;
-                    }
-                    AdminAction::Enable => {
-                        users::set_disabled(conn, target_id, false)?;
-                    }
-                    AdminAction::EndSessions => {
-                        sessions::end_all(conn, target_id, None, now)?;
-                    }
-                }
-                Ok(target.username)
-            })
-        })
-        .await
+#[derive(Debug, thiserror::Error)]
+pub enum AdminActionError {
+    #[error("That user does not exist.")]
+    NotFound,
+    #[error("You cannot demote or disable your own account.")]
+    OwnAccount,
+    #[error("The last administrator cannot be removed.")]
+    LastAdmin,
+    /// The actor is no longer an enabled admin, or their session has ended.
+    #[error("This action is for administrators only.")]
+    NotAllowed,
+    #[error(transparent)]
+    Failed(AppError),
 }
 
-/// Every user, for the admin page.
-pub async fn all_users(state: &web::Data<AppState>) -> Result<Vec<User>, AppError> {
-    state.db(|conn| Ok(users::list(conn)?)).await
+#[derive(Debug, thiserror::Error)]
+pub enum PromoteError {
+    #[error("no user named {0}")]
+    NoSuchUser(String),
+    #[error(transparent)]
+    Failed(AppError),
+}
+
+macro_rules! failed_from_app_error {
+    ($($t:ty),*) => {$(
+        impl From<AppError> for $t {
+            fn from(e: AppError) -> Self {
+                Self::Failed(e)
+            }
+        }
+    )*};
+}
+failed_from_app_error!(
+    RegisterError,
+    RefreshError,
+    PasswordChangeError,
+    AdminActionError,
+    PromoteError
+);
+
+/// One of a user's live sessions, for the account page.
+#[derive(Debug, Clone)]
+pub struct SessionInfo {
+    pub id: SessionId,
+    pub user_agent: String,
+    /// Empty when the client IP was unknown.
+    pub ip: String,
+    pub started: i64,
+    pub last_used: i64,
+}
+
+/// The accounts service: built once at start-up and shared.
+pub struct Accounts {
+    db: Db,
+    hasher: Hasher,
+    issuer: Arc<Issuer>,
+    throttle: LoginThrottle,
+    reuse_grace: i64,
+}
+
+impl Accounts {
+    pub fn new(db: Db, keys: TokenKeys, settings: &Settings) -> Self {
+        Self {
+            db,
+            hasher: Hasher::new(settings.bcrypt_cost),
+            issuer: Arc::new(Issuer::new(keys, settings.access_ttl, settings.refresh_ttl)),
+            throttle: LoginThrottle::new(
+                settings.login_max_failures,
+                settings.login_failure_window,
+            ),
+            reuse_grace: settings.reuse_grace,
+        }
+    }
+
+    fn now(&self) -> i64 {
+        self.issuer.now()
+    }
+
+    /// Verifies an access token (no database look-up).
+    pub fn verify_access(&self, token: &str) -> Result<Identity, TokenError> {
+        let claims = self.issuer.keys().verify(token, TokenType::Access)?;
+        claims.identity().ok_or(TokenError::Invalid)
+    }
+
+    /// Creates a user with a new bcrypt hash.
+    pub async fn register(
+        &self,
+        username: Username,
+        password: Password,
+        role: Role,
+    ) -> Result<User, RegisterError> {
+        let hash = self.hasher.hash(password).await?;
+        let now = self.now();
+        let created = self
+            .db
+            .run(move |conn| Ok(users::create(conn, username.as_str(), &hash, role, now)))
+            .await?;
+        match created {
+            Ok(user) => {
+                tracing::info!(user_id = user.id, role = %role, "user registered");
+                Ok(user)
+            }
+            Err(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _,
+            )) => Err(RegisterError::UsernameTaken),
+            Err(other) => Err(RegisterError::Failed(other.into())),
+        }
+    }
+
+    /// Checks a username and password for a client. A locked-out pair is
+    /// refused before any work; otherwise one bcrypt verification always runs,
+    /// against a dummy hash when the user does not exist, so timing does not
+    /// reveal which usernames exist.
+    pub async fn check_login(
+        &self,
+        client: &Client,
+        username: &str,
+        attempt: &str,
+    ) -> Result<Login, AppError> {
+        let ip = client.ip.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into());
+        if let Err(retry_after) = self.throttle.check(ip, username) {
+            tracing::warn!(client_ip = %ip, "login refused: too many failures");
+            return Ok(Login::Locked { retry_after });
+        }
+        let name = username.to_owned();
+        let user = self
+            .db
+            .run(move |conn| Ok(users::find_by_username(conn, &name)?))
+            .await?;
+        let hash = user.as_ref().map(|u| u.password_hash.clone());
+        let valid = self.hasher.verify(attempt, hash).await?;
+        match user {
+            Some(user) if valid && !user.disabled => {
+                self.throttle.record_success(ip, username);
+                tracing::info!(user_id = user.id, client_ip = %ip, "login succeeded");
+                Ok(Login::Success(user))
+            }
+            known => {
+                self.throttle.record_failure(ip, username);
+                match known {
+                    Some(u) => {
+                        tracing::info!(user_id = u.id, disabled = u.disabled, client_ip = %ip, "login failed")
+                    }
+                    None => tracing::info!(client_ip = %ip, "login failed: unknown user"),
+                }
+                Ok(Login::Failed)
+            }
+        }
+    }
+
+    /// Starts a session for a user who just logged in or registered. A
+    /// browser passes the refresh token it still carries as `replacing`:
+    /// that session ends (whoever it belonged to), so logging in again
+    /// replaces it instead of leaving it orphaned in the sessions list.
+    pub async fn open_session(
+        &self,
+        client: &Client,
+        user: &User,
+        replacing: Option<&str>,
+    ) -> Result<TokenPair, AppError> {
+        if let Some(old) = replacing {
+            self.logout(old).await?;
+        }
+        let (user, client, now) = (user.clone(), client.clone(), self.now());
+        let issuer = self.issuer.clone();
+        self.db
+            .run(move |conn| refresh::start(conn, &issuer, &user, &client, now))
+            .await
+    }
+
+    /// Verifies a refresh token and rotates it.
+    pub async fn refresh(&self, token: &str) -> Result<Refreshed, RefreshError> {
+        let claims = self
+            .issuer
+            .keys()
+            .verify(token, TokenType::Refresh)
+            .map_err(|_| RefreshError::Refused)?;
+        let (issuer, grace, now) = (self.issuer.clone(), self.reuse_grace, self.now());
+        let outcome = self
+            .db
+            .run(move |conn| refresh::rotate(conn, &issuer, grace, &claims, now))
+            .await?;
+        match outcome {
+            Ok((pair, user)) => Ok(Refreshed {
+                identity: Identity {
+                    user_id: UserId(user.id),
+                    username: user.username,
+                    role: user.role,
+                    session_id: pair.session_id.clone(),
+                },
+                pair,
+            }),
+            // `refresh::rotate` has already logged a reuse.
+            Err(Refused::Invalid | Refused::Reused { .. }) => Err(RefreshError::Refused),
+        }
+    }
+
+    /// Ends the session a refresh token belongs to. `Ok(false)` when the
+    /// token is not one of ours (invalid, expired, unknown).
+    pub async fn logout(&self, token: &str) -> Result<bool, AppError> {
+        let Ok(claims) = self.issuer.keys().verify(token, TokenType::Refresh) else {
+            return Ok(false);
+        };
+        let (now, user_id) = (self.now(), claims.sub.clone());
+        let ended = self
+            .db
+            .run(move |conn| refresh::end_by_token(conn, &claims, now))
+            .await?;
+        if ended {
+            tracing::info!(user_id = %user_id, "logged out");
+        }
+        Ok(ended)
+    }
+
+    /// The user behind `identity` as the database has them, if the account
+    /// still exists, is enabled and the token's session is still live: the
+    /// re-check of the admin area and `/account` (reference §4).
+    pub async fn live_user(&self, identity: &Identity) -> Result<Option<User>, AppError> {
+        let (user_id, session, now) = (identity.user_id, identity.session_id.clone(), self.now());
+        self.db
+            .run(move |conn| {
+                let Some(user) = users::find(conn, user_id.0)? else {
+                    return Ok(None);
+                };
+                let live = !user.disabled && refresh::is_live(conn, user_id, &session, now)?;
+                Ok(live.then_some(user))
+            })
+            .await
+    }
+
+    /// The user's live sessions, most recently used first.
+    pub async fn sessions_of(&self, user: UserId) -> Result<Vec<SessionInfo>, AppError> {
+        let now = self.now();
+        let families = self
+            .db
+            .run(move |conn| Ok(refresh_tokens::active_families(conn, user.0, now)?))
+            .await?;
+        Ok(families
+            .into_iter()
+            .map(|f| SessionInfo {
+                id: SessionId(f.id),
+                user_agent: f.user_agent,
+                ip: f.ip,
+                started: f.created_at,
+                last_used: f.last_used_at,
+            })
+            .collect())
+    }
+
+    /// Ends one of the user's own sessions; `false` if it was not a live
+    /// session of theirs.
+    pub async fn end_session(&self, user: UserId, session: SessionId) -> Result<bool, AppError> {
+        let now = self.now();
+        let ended = self
+            .db
+            .run(move |conn| refresh::end(conn, user, &session, now))
+            .await?;
+        if ended {
+            tracing::info!(user_id = %user, "session ended from the account page");
+        }
+        Ok(ended)
+    }
+
+    /// Ends every session of the user ("log out everywhere").
+    pub async fn end_all_sessions(&self, user: UserId) -> Result<usize, AppError> {
+        let now = self.now();
+        let ended = self
+            .db
+            .run(move |conn| refresh::end_all(conn, user, None, now))
+            .await?;
+        tracing::info!(user_id = %user, sessions = ended, "logged out everywhere");
+        Ok(ended)
+    }
+
+    /// Changes the password after checking the current one, then ends every
+    /// other session: whoever else knew the old password is logged out. The
+    /// session the request came from must still be live when it commits.
+    pub async fn change_password(
+        &self,
+        who: &Identity,
+        current: &str,
+        new: &str,
+    ) -> Result<(), PasswordChangeError> {
+        let user_id = who.user_id;
+        let user = self
+            .db
+            .run(move |conn| Ok(users::find(conn, user_id.0)?))
+            .await?
+            .ok_or(PasswordChangeError::SessionEnded)?;
+        let new = Password::parse(new, &user.username).map_err(PasswordChangeError::Invalid)?;
+        if !self
+            .hasher
+            .verify(current, Some(user.password_hash.clone()))
+            .await?
+        {
+            tracing::info!(user_id = %user_id, "password change refused: wrong current password");
+            return Err(PasswordChangeError::WrongCurrent);
+        }
+        let new_hash = self.hasher.hash(new).await?;
+        let (keep, now) = (who.session_id.clone(), self.now());
+        let changed = self
+            .db
+            .run(move |conn| {
+                conn.immediate_transaction(|conn| {
+                    if !refresh::is_live(conn, user_id, &keep, now)? {
+                        return Ok(false);
+                    }
+                    users::set_password_hash(conn, user_id.0, &new_hash)?;
+                    refresh::end_all(conn, user_id, Some(&keep), now)?;
+                    Ok(true)
+                })
+            })
+            .await?;
+        if !changed {
+            return Err(PasswordChangeError::SessionEnded);
+        }
+        tracing::info!(user_id = %user_id, "password changed; other sessions ended");
+        Ok(())
+    }
+
+    /// Applies an admin action in one transaction that also re-checks the
+    /// actor (still an enabled admin, session still live), so neither the
+    /// "last admin" rule nor a just-ended session can be raced. Returns the
+    /// target's username.
+    pub async fn admin_act(
+        &self,
+        actor: &Identity,
+        target: UserId,
+        action: AdminAction,
+    ) -> Result<String, AdminActionError> {
+        let (actor_id, actor_session, now) = (actor.user_id, actor.session_id.clone(), self.now());
+        let outcome = self
+            .db
+            .run(move |conn| {
+                conn.immediate_transaction(|conn| {
+                    Ok(apply_admin_action(
+                        conn,
+                        actor_id,
+                        &actor_session,
+                        target,
+                        action,
+                        now,
+                    ))
+                })
+            })
+            .await?;
+        match &outcome {
+            Ok(_) => {
+                tracing::info!(admin_id = %actor_id, target_id = %target, action = ?action, "admin action")
+            }
+            Err(e) => {
+                tracing::warn!(admin_id = %actor_id, target_id = %target, action = ?action, refused = %e, "admin action refused")
+            }
+        }
+        outcome
+    }
+
+    /// Every user, for the admin page.
+    pub async fn all_users(&self) -> Result<Vec<User>, AppError> {
+        self.db.run(|conn| Ok(users::list(conn)?)).await
+    }
+
+    /// Gives an existing user the admin role (the CLI's `promote`).
+    pub async fn promote(&self, name: &str) -> Result<User, PromoteError> {
+        let name = name.to_owned();
+        self.db
+            .run(move |conn| {
+                let Some(user) = users::find_by_username(conn, &name)? else {
+                    return Ok(Err(PromoteError::NoSuchUser(name)));
+                };
+                users::set_role(conn, user.id, Role::Admin)?;
+                Ok(Ok(User {
+                    role: Role::Admin,
+                    ..user
+                }))
+            })
+            .await?
+    }
+
+    /// Deletes expired tokens and long-dead sessions; returns the rows removed.
+    pub async fn prune(&self) -> Result<usize, AppError> {
+        let now = self.now();
+        self.db.run(move |conn| refresh::prune(conn, now)).await
+    }
+}
+
+/// The body of `Accounts::admin_act`, inside its transaction. Refusals are
+/// values, not errors, so nothing is half-done: the transaction commits only
+/// what an accepted action wrote.
+fn apply_admin_action(
+    conn: &mut diesel::SqliteConnection,
+    actor_id: UserId,
+    actor_session: &SessionId,
+    target_id: UserId,
+    action: AdminAction,
+    now: i64,
+) -> Result<String, AdminActionError> {
+    let actor = users::find(conn, actor_id.0)?;
+    let actor_ok = actor.is_some_and(|a| a.role.is_admin() && !a.disabled)
+        && refresh::is_live(conn, actor_id, actor_session, now)?;
+    if !actor_ok {
+        return Err(AdminActionError::NotAllowed);
+    }
+    let target = users::find(conn, target_id.0)?.ok_or(AdminActionError::NotFound)?;
+    let removes_admin = target.role.is_admin()
+        && !target.disabled
+        && matches!(
+            action,
+            AdminAction::SetRole(Role::User) | AdminAction::Disable
+        );
+    let own = target_id == actor_id;
+    if own && (removes_admin || action == AdminAction::Disable) {
+        return Err(AdminActionError::OwnAccount);
+    }
+    if removes_admin && users::count_active_admins(conn)? <= 1 {
+        return Err(AdminActionError::LastAdmin);
+    }
+    match action {
+        AdminAction::SetRole(role) => {
+            users::set_role(conn, target_id.0, role)?;
+        }
+        AdminAction::Disable => {
+            users::set_disabled(conn, target_id.0, true)?;
+            refresh::end_all(conn, target_id, None, now)?;
+        }
+        AdminAction::Enable => {
+            users::set_disabled(conn, target_id.0, false)?;
+        }
+        AdminAction::EndSessions => {
+            refresh::end_all(conn, target_id, None, now)?;
+        }
+    }
+    Ok(target.username)
+}
+
+impl From<diesel::result::Error> for AdminActionError {
+    fn from(e: diesel::result::Error) -> Self {
+        Self::Failed(e.into())
+    }
 }

@@ -13,7 +13,7 @@
 use std::{
     collections::HashMap,
     net::IpAddr,
-    sync::Mutex,
+    sync::{Mutex, MutexGuard, PoisonError},
     time::{Duration, Instant},
 };
 
@@ -48,10 +48,7 @@ impl LoginThrottle {
 
     fn key(ip: IpAddr, username: &str) -> (IpAddr, String) {
         // Bounded so a 10 kB username cannot make a 10 kB key.
-        (
-            ip,
-            username.chars().take(64).collect::<String>().to_lowercase(),
-        )
+        (ip, crate::domain::echo(username).to_lowercase())
     }
 
     /// `Err(seconds)` when the pair is locked out: how long until it is not.
@@ -60,9 +57,7 @@ impl LoginThrottle {
     }
 
     pub fn check_at(&self, ip: IpAddr, username: &str, now: Instant) -> Result<(), u64> {
-        let Ok(entries) = self.entries.lock() else {
-            return Ok(());
-        };
+        let entries = self.entries();
         match entries.get(&Self::key(ip, username)) {
             Some(e) if e.failures >= self.max_failures => {
                 let elapsed = now.saturating_duration_since(e.window_start);
@@ -80,9 +75,7 @@ impl LoginThrottle {
     }
 
     pub fn record_failure_at(&self, ip: IpAddr, username: &str, now: Instant) {
-        let Ok(mut entries) = self.entries.lock() else {
-            return;
-        };
+        let mut entries = self.entries();
         let key = Self::key(ip, username);
         if !entries.contains_key(&key) && entries.len() >= self.capacity {
             self.make_room(&mut entries, now);
@@ -103,9 +96,7 @@ impl LoginThrottle {
 
     /// A successful login clears the pair's count.
     pub fn record_success(&self, ip: IpAddr, username: &str) {
-        if let Ok(mut entries) = self.entries.lock() {
-            entries.remove(&Self::key(ip, username));
-        }
+        self.entries().remove(&Self::key(ip, username));
     }
 
     fn make_room(&self, entries: &mut HashMap<(IpAddr, String), Entry>, now: Instant) {
@@ -122,8 +113,14 @@ impl LoginThrottle {
         }
     }
 
+    /// A panic elsewhere while holding the lock must not switch the throttle
+    /// off: the table is still consistent (every update is one statement).
+    fn entries(&self) -> MutexGuard<'_, HashMap<(IpAddr, String), Entry>> {
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     pub fn len(&self) -> usize {
-        self.entries.lock().map(|e| e.len()).unwrap_or(0)
+        self.entries().len()
     }
 
     pub fn is_empty(&self) -> bool {

@@ -4,13 +4,20 @@
 //! `nbf` when present, requires `exp`, and checks the token's `type`, so a
 //! refresh token is never accepted as an access token nor the reverse. The
 //! `alg` allow-list is what stops `none` and RS/ES key-confusion tokens.
+//! Time comes from the injected clock. `Issuer` mints the pair for a session.
 
-use std::{collections::HashMap, sync::Mutex};
+use std::{collections::HashMap, fmt, sync::Mutex};
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
 use serde::{Deserialize, Serialize};
 
-use crate::{clock::SharedClock, domain::Role};
+use super::{Identity, random_id};
+use crate::{
+    clock::SharedClock,
+    db::models::{RefreshTokenRow, User},
+    domain::{Role, SessionId, UserId},
+    error::AppError,
+};
 
 pub const LEEWAY_SECONDS: u64 = 5;
 
@@ -44,6 +51,114 @@ impl Claims {
     /// The user id in `sub`. A token with a non-numeric `sub` was not minted here.
     pub fn user_id(&self) -> Option<i32> {
         self.sub.parse().ok()
+    }
+
+    /// Who the token names (`None` for a `sub` that was not minted here).
+    pub fn identity(&self) -> Option<Identity> {
+        Some(Identity {
+            user_id: UserId(self.user_id()?),
+            username: self.username.clone(),
+            role: self.role,
+            session_id: SessionId(self.sid.clone()),
+        })
+    }
+}
+
+/// A freshly issued access and refresh token for one session.
+#[derive(Clone)]
+pub struct TokenPair {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub expires_in: i64,
+    pub session_id: SessionId,
+}
+
+/// The tokens themselves stay out of logs and panics.
+impl fmt::Debug for TokenPair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenPair")
+            .field("session_id", &self.session_id)
+            .field("expires_in", &self.expires_in)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The signing key plus the token lifetimes: everything issuing needs, built
+/// once at start-up.
+pub struct Issuer {
+    keys: TokenKeys,
+    access_ttl: i64,
+    refresh_ttl: i64,
+}
+
+impl Issuer {
+    pub fn new(keys: TokenKeys, access_ttl: i64, refresh_ttl: i64) -> Self {
+        Self {
+            keys,
+            access_ttl,
+            refresh_ttl,
+        }
+    }
+
+    pub fn keys(&self) -> &TokenKeys {
+        &self.keys
+    }
+
+    pub fn now(&self) -> i64 {
+        self.keys.clock.now()
+    }
+
+    fn claims(&self, user: &User, token_type: TokenType, jti: String, sid: &str) -> Claims {
+        Claims {
+            sub: user.id.to_string(),
+            username: user.username.clone(),
+            role: user.role,
+            token_type,
+            iat: 0,
+            exp: 0,
+            jti,
+            sid: sid.to_owned(),
+            nbf: None,
+        }
+    }
+
+    /// A new access token plus the refresh token for an existing row.
+    pub(crate) fn pair(
+        &self,
+        user: &User,
+        row: &RefreshTokenRow,
+        now: i64,
+    ) -> Result<TokenPair, AppError> {
+        let access = Claims {
+            iat: now,
+            exp: now + self.access_ttl,
+            ..self.claims(user, TokenType::Access, random_id(), &row.family_id)
+        };
+        // Re-signing a row's claims yields a token equivalent to the one first
+        // issued for it: validity is decided by the row, found by `jti`.
+        let refresh = Claims {
+            iat: row.issued_at,
+            exp: row.expires_at,
+            ..self.claims(user, TokenType::Refresh, row.jti.clone(), &row.family_id)
+        };
+        Ok(TokenPair {
+            access_token: self.keys.encode(&access).map_err(AppError::internal)?,
+            refresh_token: self.keys.encode(&refresh).map_err(AppError::internal)?,
+            expires_in: self.access_ttl,
+            session_id: SessionId(row.family_id.clone()),
+        })
+    }
+
+    /// The row for a new refresh token of `family_id`.
+    pub(crate) fn new_row(&self, user: &User, family_id: &str, now: i64) -> RefreshTokenRow {
+        RefreshTokenRow {
+            jti: random_id(),
+            family_id: family_id.to_owned(),
+            user_id: user.id,
+            issued_at: now,
+            expires_at: now + self.refresh_ttl,
+            used_at: None,
+        }
     }
 }
 

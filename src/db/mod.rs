@@ -1,6 +1,7 @@
-//! The database: connection pool, pragmas, embedded migrations, and one module
-//! of synchronous queries per table. Nothing here knows about HTTP; callers in
-//! async code reach it through `AppState::db`, which runs it on the blocking pool.
+//! The database: connection pool, pragmas, embedded migrations, the runner
+//! that takes async callers to blocking Diesel work, and one module of
+//! synchronous queries per table. No actix types and no policy: what a row
+//! means is decided in `auth`.
 
 pub mod models;
 pub mod refresh_tokens;
@@ -8,7 +9,11 @@ pub mod schema;
 pub mod secrets;
 pub mod users;
 
-use std::{path::Path, time::Duration};
+use std::{
+    path::Path,
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
 
 use diesel::{
     connection::SimpleConnection,
@@ -17,9 +22,11 @@ use diesel::{
     sql_query,
 };
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use tokio::sync::Semaphore;
+
+use crate::error::AppError;
 
 pub type Pool = diesel::r2d2::Pool<ConnectionManager<SqliteConnection>>;
-pub type PooledConn = diesel::r2d2::PooledConnection<ConnectionManager<SqliteConnection>>;
 
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
@@ -102,9 +109,58 @@ pub fn open(path: &Path) -> Result<Pool, OpenError> {
         .map_err(|e| fail(e.to_string()))
 }
 
-/// Unix seconds: every timestamp in the database is one.
-pub fn now() -> i64 {
-    chrono::Utc::now().timestamp()
+/// The database runner: the pool plus the rules for reaching it from async
+/// code. Every timestamp in the database is Unix seconds from the app's clock.
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool,
+    /// SQLite has one writer at a time, and pooled connections that race for
+    /// its lock sleep in its busy handler (1, 2, 5, 10... ms): under load that
+    /// costs far more than the work (p99 of refresh over 300 ms). Database
+    /// work takes turns on `turn` instead; the busy timeout still covers
+    /// other processes (the CLI) holding the lock. `slots` lets only a few
+    /// requests wait for their turn on blocking threads (the rest wait as
+    /// futures): the next one is ready the moment the lock is free, without
+    /// 64 threads thrashing over it. Measured in BENCHMARKS.md.
+    turn: Arc<Mutex<()>>,
+    slots: Arc<Semaphore>,
+}
+
+impl Db {
+    pub fn new(pool: Pool) -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self {
+            pool,
+            turn: Arc::default(),
+            slots: Arc::new(Semaphore::new(2 * cores)),
+        }
+    }
+
+    /// Runs Diesel work on the blocking pool (getting the connection
+    /// included: it can wait for SQLite's lock).
+    pub async fn run<T, F>(&self, work: F) -> Result<T, AppError>
+    where
+        F: FnOnce(&mut SqliteConnection) -> Result<T, AppError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let _slot = self
+            .slots
+            .acquire()
+            .await
+            .map_err(|e| AppError::Internal(e.into()))?;
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || db.blocking(work)).await?
+    }
+
+    /// Runs Diesel work on this thread (start-up, the CLI, the blocking pool).
+    pub fn blocking<T, F>(&self, work: F) -> Result<T, AppError>
+    where
+        F: FnOnce(&mut SqliteConnection) -> Result<T, AppError>,
+    {
+        let _turn = self.turn.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut conn = self.pool.get()?;
+        work(&mut conn)
+    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use crate::domain::Role;
 /// A stored user. `role` is already a `Role`: the column's CHECK constraint
 /// keeps any other text out, and a row that somehow holds one reads as `user`,
 /// the role with least power.
-#[derive(Debug, Clone, Queryable, Selectable)]
+#[derive(Clone, Queryable, Selectable)]
 #[diesel(table_name = users, check_for_backend(diesel::sqlite::Sqlite))]
 pub struct User {
     pub id: i32,
@@ -19,6 +19,18 @@ pub struct User {
     pub disabled: bool,
     pub created_at: i64,
     pub last_login_at: Option<i64>,
+}
+
+/// The hash stays out of logs and panics.
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("role", &self.role)
+            .field("disabled", &self.disabled)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Reads the `role` text column into a `Role`.
@@ -39,7 +51,7 @@ impl From<RoleColumn> for Role {
     }
 }
 
-#[derive(Debug, Insertable)]
+#[derive(Insertable)]
 #[diesel(table_name = users)]
 pub struct NewUser<'a> {
     pub username: &'a str,

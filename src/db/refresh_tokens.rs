@@ -71,12 +71,26 @@ pub fn touch_family(conn: &mut SqliteConnection, family_id: &str, now: i64) -> Q
         .map(drop)
 }
 
-pub fn find_family(conn: &mut SqliteConnection, family_id: &str) -> QueryResult<Option<Family>> {
+/// Whether `family_id` is a live session of `user_id`: not revoked, and its
+/// current refresh token has not expired.
+pub fn is_live(
+    conn: &mut SqliteConnection,
+    family_id: &str,
+    user_id: i32,
+    now: i64,
+) -> QueryResult<bool> {
+    let live = tok::table
+        .filter(tok::family_id.eq(family_id))
+        .filter(tok::used_at.is_null())
+        .filter(tok::expires_at.gt(now));
     fam::table
-        .find(family_id)
-        .select(Family::as_select())
-        .first(conn)
-        .optional()
+        .filter(fam::id.eq(family_id))
+        .filter(fam::user_id.eq(user_id))
+        .filter(fam::revoked_at.is_null())
+        .filter(diesel::dsl::exists(live))
+        .count()
+        .get_result::<i64>(conn)
+        .map(|n| n == 1)
 }
 
 /// Revokes one family if it belongs to `user_id`; returns whether it did.

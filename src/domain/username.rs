@@ -8,6 +8,16 @@ use std::fmt;
 pub const MIN_LEN: usize = 3;
 pub const MAX_LEN: usize = 32;
 
+/// The most characters of a typed username that are ever kept for display
+/// (re-rendered forms) or as a key (the login throttle): a longer one is
+/// invalid anyway, and a 10 kB username must not make a 10 kB value.
+pub const ECHO_MAX_CHARS: usize = 2 * MAX_LEN;
+
+/// What was typed as a username, capped at `ECHO_MAX_CHARS` characters.
+pub fn echo(raw: &str) -> String {
+    raw.chars().take(ECHO_MAX_CHARS).collect()
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Username(String);
 

@@ -1,59 +1,55 @@
-//! `/account`: the user's own page: sessions, log out everywhere, password change.
+//! `/account`: the user's own page: sessions, log out everywhere, password
+//! change. Every handler takes `LiveUser`: the token's session must still be
+//! live (reference §4).
 
 use actix_session::Session;
 use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use serde::Deserialize;
 
 use crate::{
-    auth::{
-        accounts::{self, PasswordChangeError},
-        cookies,
-        guard::CurrentUser,
-    },
+    auth::accounts::PasswordChangeError,
+    domain::SessionId,
     error::AppError,
-    flash::{self, Level},
-    routes::login::see_other,
-    state::AppState,
-    views::{self, AccountPage, Chrome, FormErrors, SessionRow},
+    views::{self, AccountPage, FormErrors, SessionRow},
+    web::{
+        chrome::chrome,
+        flash::{self, Level},
+        form::Form,
+        guard::LiveUser,
+        redirect::see_other,
+        session_cookies::{SessionChange, decide},
+        state::AppState,
+    },
 };
 
 pub async fn show(
     req: HttpRequest,
     state: web::Data<AppState>,
-    user: CurrentUser,
+    user: LiveUser,
 ) -> Result<HttpResponse, AppError> {
-    render(&req, &state, user, StatusCode::OK, FormErrors::default()).await
+    render(&req, &state, &user, StatusCode::OK, FormErrors::default()).await
 }
 
 async fn render(
     req: &HttpRequest,
-    state: &web::Data<AppState>,
-    CurrentUser(user): CurrentUser,
+    state: &AppState,
+    LiveUser { identity, user }: &LiveUser,
     status: StatusCode,
     errors: FormErrors,
 ) -> Result<HttpResponse, AppError> {
-    let sessions = accounts::sessions_of(state, user.user_id)
+    let sessions = state
+        .accounts
+        .sessions_of(identity.user_id)
         .await?
         .into_iter()
-        .map(|f| SessionRow {
-            current: f.id == user.session_id,
-            device: views::device_name(&f.user_agent),
-            ip: if f.ip.is_empty() {
-                "unknown".into()
-            } else {
-                f.ip
-            },
-            started: views::timestamp(f.created_at),
-            last_used: views::timestamp(f.last_used_at),
-            id: f.id,
-        })
+        .map(|s| SessionRow::new(s, identity))
         .collect();
     views::render(
         status,
         &AccountPage {
-            chrome: Chrome::for_request(req),
-            username: user.username,
-            role: user.role.to_string(),
+            chrome: chrome(req),
+            username: user.username.clone(),
+            role: user.role,
             sessions,
             errors,
         },
@@ -70,12 +66,13 @@ pub struct PasswordForm {
     new_password_confirm: String,
 }
 
+/// Keeps this session (its cookies unchanged) and ends every other one.
 pub async fn change_password(
     req: HttpRequest,
     state: web::Data<AppState>,
     session: Session,
-    user: CurrentUser,
-    form: web::Form<PasswordForm>,
+    user: LiveUser,
+    form: Form<PasswordForm>,
 ) -> Result<HttpResponse, AppError> {
     let mut errors = FormErrors::default();
     if form.new_password != form.new_password_confirm {
@@ -83,23 +80,21 @@ pub async fn change_password(
             "new_password_confirm",
             "The two new passwords do not match.",
         );
-        return render(&req, &state, user, StatusCode::UNPROCESSABLE_ENTITY, errors).await;
+        return render(
+            &req,
+            &state,
+            &user,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            errors,
+        )
+        .await;
     }
-    let id = &user.0;
-    let outcome = accounts::change_password(
-        &state,
-        id.user_id,
-        &form.current_password,
-        &form.new_password,
-        id.session_id.clone(),
-    )
-    .await;
+    let outcome = state
+        .accounts
+        .change_password(&user.identity, &form.current_password, &form.new_password)
+        .await;
     match outcome {
         Ok(()) => {
-            tracing::info!(
-                user_id = id.user_id,
-                "password changed; other sessions ended"
-            );
             flash::push(
                 &session,
                 Level::Success,
@@ -109,35 +104,53 @@ pub async fn change_password(
         }
         Err(PasswordChangeError::WrongCurrent) => {
             errors.add("current_password", "The current password is not correct.");
-            render(&req, &state, user, StatusCode::UNPROCESSABLE_ENTITY, errors).await
+            render(
+                &req,
+                &state,
+                &user,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                errors,
+            )
+            .await
         }
         Err(PasswordChangeError::Invalid(e)) => {
             errors.add("new_password", e.to_string());
-            render(&req, &state, user, StatusCode::UNPROCESSABLE_ENTITY, errors).await
+            render(
+                &req,
+                &state,
+                &user,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                errors,
+            )
+            .await
         }
-        Err(PasswordChangeError::Other(e)) => Err(e),
+        // The session ended while the hash was computed: nothing changed.
+        Err(PasswordChangeError::SessionEnded) => Ok(decide(
+            HttpResponse::from_error(AppError::LoginRequired {
+                next: "/account".into(),
+            }),
+            SessionChange::Dropped,
+        )),
+        Err(PasswordChangeError::Failed(e)) => Err(e),
     }
 }
 
+/// Ends one of the user's sessions; ending the current one logs this
+/// browser out.
 pub async fn end_session(
     state: web::Data<AppState>,
     session: Session,
-    CurrentUser(user): CurrentUser,
+    LiveUser { identity, .. }: LiveUser,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let target = path.into_inner();
-    let is_current = target == user.session_id;
-    if accounts::end_session(&state, user.user_id, target).await? {
-        tracing::info!(
-            user_id = user.user_id,
-            "session ended from the account page"
-        );
-        if is_current {
-            flash::push(&session, Level::Info, "You have been logged out.");
-            let mut res = see_other("/");
-            cookies::clear_pair(&mut res, &state.config);
-            return Ok(res);
-        }
+    let target = SessionId(path.into_inner());
+    let is_current = target == identity.session_id;
+    let ended = state.accounts.end_session(identity.user_id, target).await?;
+    if is_current {
+        flash::push(&session, Level::Info, "You have been logged out.");
+        return Ok(decide(see_other("/"), SessionChange::Ended));
+    }
+    if ended {
         flash::push(&session, Level::Success, "The session has been ended.");
     } else {
         flash::push(&session, Level::Error, "That session had already ended.");
@@ -148,20 +161,13 @@ pub async fn end_session(
 pub async fn logout_everywhere(
     state: web::Data<AppState>,
     session: Session,
-    CurrentUser(user): CurrentUser,
+    LiveUser { identity, .. }: LiveUser,
 ) -> Result<HttpResponse, AppError> {
-    let ended = accounts::end_sessions(&state, user.user_id, None).await?;
-    tracing::info!(
-        user_id = user.user_id,
-        sessions = ended,
-        "logged out everywhere"
-    );
+    state.accounts.end_all_sessions(identity.user_id).await?;
     flash::push(
         &session,
         Level::Info,
         "You have been logged out everywhere.",
     );
-    let mut res = see_other("/");
-    cookies::clear_pair(&mut res, &state.config);
-    Ok(res)
+    Ok(decide(see_other("/"), SessionChange::Ended))
 }

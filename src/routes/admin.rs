@@ -1,21 +1,24 @@
 //! `/admin`: the user list and the admin actions. Every handler takes
-//! `AdminUser`, which re-checks the role and status in the database.
+//! `AdminUser`, which re-checks role, status and session in the database;
+//! the action itself checks the actor again inside its transaction.
 
 use actix_session::Session;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
 use crate::{
-    auth::{
-        accounts::{self, AdminAction},
-        guard::AdminUser,
-    },
-    domain::Role,
+    auth::accounts::{AdminAction, AdminActionError},
+    domain::{Role, UnknownRole, UserId},
     error::AppError,
-    flash::{self, Level},
-    routes::login::see_other,
-    state::AppState,
-    views::{self, AdminPage, AdminUserRow, Chrome},
+    views::{self, AdminPage, AdminUserRow},
+    web::{
+        chrome::chrome,
+        flash::{self, Level},
+        form::Form,
+        guard::AdminUser,
+        redirect::see_other,
+        state::AppState,
+    },
 };
 
 pub async fn users(
@@ -23,24 +26,15 @@ pub async fn users(
     state: web::Data<AppState>,
     admin: AdminUser,
 ) -> Result<HttpResponse, AppError> {
-    let rows = accounts::all_users(&state)
+    let rows = state
+        .accounts
+        .all_users()
         .await?
         .into_iter()
-        .map(|u| AdminUserRow {
-            is_me: u.id == admin.user.id,
-            id: u.id,
-            username: u.username,
-            role: u.role.to_string(),
-            is_admin: u.role.is_admin(),
-            disabled: u.disabled,
-            created: views::timestamp(u.created_at),
-            last_login: u
-                .last_login_at
-                .map_or_else(|| "never".into(), views::timestamp),
-        })
+        .map(|u| AdminUserRow::new(u, admin.user.id))
         .collect();
     views::ok(&AdminPage {
-        chrome: Chrome::for_request(&req),
+        chrome: chrome(&req),
         users: rows,
     })
 }
@@ -51,6 +45,17 @@ pub struct RoleForm {
     role: String,
 }
 
+/// What the admin page says after an action.
+fn done_message(action: AdminAction, username: &str) -> String {
+    match action {
+        AdminAction::SetRole(Role::Admin) => format!("{username} is now an admin."),
+        AdminAction::SetRole(Role::User) => format!("{username} is now a user."),
+        AdminAction::Disable => format!("{username} is disabled and logged out everywhere."),
+        AdminAction::Enable => format!("{username} is enabled again."),
+        AdminAction::EndSessions => format!("All of {username}'s sessions have ended."),
+    }
+}
+
 async fn act(
     state: web::Data<AppState>,
     session: Session,
@@ -58,32 +63,19 @@ async fn act(
     target: i32,
     action: AdminAction,
 ) -> Result<HttpResponse, AppError> {
-    match accounts::admin_act(&state, admin.user.id, target, action).await {
-        Ok(username) => {
-            tracing::info!(admin_id = admin.user.id, target_id = target, action = ?action, "admin action");
-            let text = match action {
-                AdminAction::SetRole(role) => format!(
-                    "{username} is now {}.",
-                    if role.is_admin() {
-                        "an admin"
-                    } else {
-                        "a user"
-                    }
-                ),
-                AdminAction::Disable => {
-                    format!("{username} is disabled and logged out everywhere.")
-                }
-                AdminAction::Enable => format!("{username} is enabled again."),
-                AdminAction::EndSessions => format!("All of {username}'s sessions have ended."),
-            };
-            flash::push(&session, Level::Success, text);
-        }
+    match state
+        .accounts
+        .admin_act(&admin.identity, UserId(target), action)
+        .await
+    {
+        Ok(username) => flash::push(&session, Level::Success, done_message(action, &username)),
         // A refused action is reported on the admin page, not as an error page.
-        Err(AppError::Forbidden(message) | AppError::Conflict(message)) => {
-            tracing::warn!(admin_id = admin.user.id, target_id = target, action = ?action, "admin action refused");
-            flash::push(&session, Level::Error, message);
+        Err(e @ (AdminActionError::OwnAccount | AdminActionError::LastAdmin)) => {
+            flash::push(&session, Level::Error, e.to_string())
         }
-        Err(e) => return Err(e),
+        Err(AdminActionError::NotFound) => return Err(AppError::NotFound),
+        Err(e @ AdminActionError::NotAllowed) => return Err(AppError::Forbidden(e.to_string())),
+        Err(AdminActionError::Failed(e)) => return Err(e),
     }
     Ok(see_other("/admin"))
 }
@@ -93,12 +85,12 @@ pub async fn set_role(
     session: Session,
     admin: AdminUser,
     path: web::Path<i32>,
-    form: web::Form<RoleForm>,
+    form: Form<RoleForm>,
 ) -> Result<HttpResponse, AppError> {
     let role: Role = form
         .role
         .parse()
-        .map_err(|e: crate::domain::UnknownRole| AppError::BadRequest(e.to_string()))?;
+        .map_err(|e: UnknownRole| AppError::BadRequest(e.to_string()))?;
     act(
         state,
         session,

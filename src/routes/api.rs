@@ -1,4 +1,4 @@
-//! The JSON face of the same paths (CONTRACT section 5), as the Flask
+//! The JSON face of the same paths (reference §5), as the Flask
 //! tutorial's client uses it. Tokens travel in bodies and the
 //! `Authorization` header; these handlers never set cookies.
 
@@ -8,14 +8,12 @@ use serde_json::json;
 
 use crate::{
     auth::{
-        accounts::{self, Login},
-        guard::CurrentUser,
-        sessions::TokenPair,
+        accounts::{LOGIN_FAILED, Login, REFRESH_FAILED, RefreshError, RegisterError},
+        tokens::TokenPair,
     },
     domain::{Password, Role, Username},
     error::AppError,
-    request::bearer_token,
-    state::AppState,
+    web::{guard::CurrentUser, request::bearer_token, state::AppState},
 };
 
 #[derive(Deserialize)]
@@ -55,8 +53,17 @@ pub async fn register(
             return Err(AppError::Validation(messages.join(" ")));
         }
     };
-    let user = accounts::register(&state, username, password, Role::User).await?;
-    tracing::info!(user_id = user.id, "user registered (API)");
+    let user = match state
+        .accounts
+        .register(username, password, Role::User)
+        .await
+    {
+        Ok(user) => user,
+        Err(RegisterError::UsernameTaken) => {
+            return Err(AppError::Conflict("That username is already taken.".into()));
+        }
+        Err(RegisterError::Failed(e)) => return Err(e),
+    };
     Ok(HttpResponse::Created().json(json!({ "id": user.id, "username": user.username })))
 }
 
@@ -65,12 +72,17 @@ pub async fn login(
     state: web::Data<AppState>,
     body: web::Json<Credentials>,
 ) -> Result<HttpResponse, AppError> {
-    let user = match accounts::check_login(&state, &req, &body.username, &body.password).await? {
+    let client = state.client(&req);
+    let user = match state
+        .accounts
+        .check_login(&client, &body.username, &body.password)
+        .await?
+    {
         Login::Success(user) => user,
-        Login::Failed => return Err(AppError::Unauthorized(accounts::LOGIN_FAILED.into())),
+        Login::Failed => return Err(AppError::Unauthorized(LOGIN_FAILED.into())),
         Login::Locked { retry_after } => return Err(AppError::TooManyRequests { retry_after }),
     };
-    let pair = accounts::open_session(&state, &req, user).await?;
+    let pair = state.accounts.open_session(&client, &user, None).await?;
     Ok(pair_json(&pair))
 }
 
@@ -98,8 +110,11 @@ pub async fn refresh(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
     let token = required_refresh_token(&req)?;
-    let (pair, _user) = accounts::refresh(&state, token).await?;
-    Ok(pair_json(&pair))
+    match state.accounts.refresh(token).await {
+        Ok(refreshed) => Ok(pair_json(&refreshed.pair)),
+        Err(RefreshError::Refused) => Err(AppError::Unauthorized(REFRESH_FAILED.into())),
+        Err(RefreshError::Failed(e)) => Err(e),
+    }
 }
 
 pub async fn logout(
@@ -107,8 +122,8 @@ pub async fn logout(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
     let token = required_refresh_token(&req)?;
-    if !accounts::logout(&state, token).await? {
-        return Err(AppError::Unauthorized(accounts::REFRESH_FAILED.into()));
+    if !state.accounts.logout(token).await? {
+        return Err(AppError::Unauthorized(REFRESH_FAILED.into()));
     }
     Ok(HttpResponse::NoContent().finish())
 }

@@ -1,26 +1,24 @@
 //! `GET|POST /login` and `POST /logout` for browsers.
 
 use actix_session::Session;
-use actix_web::{HttpMessage, HttpRequest, HttpResponse, http::StatusCode, http::header, web};
+use actix_web::{HttpRequest, HttpResponse, http::StatusCode, http::header, web};
 use serde::Deserialize;
 
 use crate::{
-    auth::{
-        accounts::{self, Login},
-        cookies,
-    },
+    auth::accounts::{LOGIN_FAILED, Login},
+    domain,
     error::AppError,
-    flash::{self, Level},
-    routes::safe_next,
-    state::AppState,
-    views::{self, Chrome, LoginPage},
+    views::{self, LoginPage},
+    web::{
+        chrome::chrome,
+        flash::{self, Level},
+        form::Form,
+        guard::MaybeUser,
+        redirect::{safe_next, see_other},
+        session_cookies::{self, SessionChange, decide},
+        state::AppState,
+    },
 };
-
-pub fn see_other(location: &str) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, location))
-        .finish()
-}
 
 #[derive(Deserialize)]
 pub struct NextQuery {
@@ -39,45 +37,51 @@ pub struct LoginForm {
 
 pub async fn login_form(
     req: HttpRequest,
+    _: MaybeUser,
     query: web::Query<NextQuery>,
 ) -> Result<HttpResponse, AppError> {
     let next = safe_next(query.next.as_deref())
         .unwrap_or_default()
         .to_owned();
     views::ok(&LoginPage {
-        chrome: Chrome::for_request(&req),
+        chrome: chrome(&req),
         username: String::new(),
         next,
         error: None,
     })
 }
 
+/// A correct password opens a new session, replacing whatever session the
+/// browser's refresh cookie named (another user's included): the browser is
+/// now this user, and nothing else.
 pub async fn login(
     req: HttpRequest,
     state: web::Data<AppState>,
     session: Session,
-    form: web::Form<LoginForm>,
+    form: Form<LoginForm>,
 ) -> Result<HttpResponse, AppError> {
     let form = form.into_inner();
-    let outcome = accounts::check_login(&state, &req, &form.username, &form.password).await?;
+    let client = state.client(&req);
+    let outcome = state
+        .accounts
+        .check_login(&client, &form.username, &form.password)
+        .await?;
     let (status, message, retry_after) = match outcome {
         Login::Success(user) => {
+            let replacing = session_cookies::refresh_cookie(&req);
+            let pair = state
+                .accounts
+                .open_session(&client, &user, replacing.as_deref())
+                .await?;
             flash::push(
                 &session,
                 Level::Success,
                 format!("Welcome back, {}.", user.username),
             );
-            let pair = accounts::open_browser_session(&state, &req, user).await?;
             let target = safe_next(Some(&form.next)).unwrap_or("/protected");
-            let mut res = see_other(target);
-            cookies::set_pair(&mut res, &pair, &state.config);
-            return Ok(res);
+            return Ok(decide(see_other(target), SessionChange::Opened(pair)));
         }
-        Login::Failed => (
-            StatusCode::UNAUTHORIZED,
-            accounts::LOGIN_FAILED.to_owned(),
-            None,
-        ),
+        Login::Failed => (StatusCode::UNAUTHORIZED, LOGIN_FAILED.to_owned(), None),
         Login::Locked { retry_after } => (
             StatusCode::TOO_MANY_REQUESTS,
             format!(
@@ -90,8 +94,8 @@ pub async fn login(
     let mut res = views::render(
         status,
         &LoginPage {
-            chrome: Chrome::for_request(&req),
-            username: form.username.chars().take(64).collect(),
+            chrome: chrome(&req),
+            username: domain::echo(&form.username),
             next: safe_next(Some(&form.next)).unwrap_or_default().to_owned(),
             error: Some(message),
         },
@@ -111,25 +115,17 @@ fn wait_text(seconds: u64) -> String {
     }
 }
 
-/// Revokes the session behind the refresh cookie (if any) and expires both
-/// cookies. Works for a visitor whose access token already expired.
+/// Ends the session behind the refresh cookie (if any) and expires both
+/// cookies. Works for a visitor whose access token already expired, and for
+/// one whose cookies name nothing: logging out always succeeds.
 pub async fn logout(
     req: HttpRequest,
     state: web::Data<AppState>,
     session: Session,
 ) -> Result<HttpResponse, AppError> {
-    if let Some(refresh) = req.cookie(cookies::REFRESH) {
-        // An invalid or foreign token has nothing to revoke; logging out still succeeds.
-        match accounts::logout(&state, refresh.value()).await {
-            Ok(_) | Err(AppError::Unauthorized(_)) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    if let Some(id) = req.extensions().get::<crate::auth::guard::Identity>() {
-        tracing::info!(user_id = id.user_id, "logged out");
+    if let Some(refresh) = session_cookies::refresh_cookie(&req) {
+        state.accounts.logout(&refresh).await?;
     }
     flash::push(&session, Level::Info, "You have been logged out.");
-    let mut res = see_other("/");
-    cookies::clear_pair(&mut res, &state.config);
-    Ok(res)
+    Ok(decide(see_other("/"), SessionChange::Ended))
 }

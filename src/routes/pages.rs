@@ -3,14 +3,18 @@
 use actix_web::{HttpRequest, HttpResponse};
 
 use crate::{
-    auth::guard::CurrentUser,
     error::AppError,
-    views::{self, Chrome, HomePage, ProtectedPage},
+    views::{self, HomePage, ProtectedPage},
+    web::{
+        chrome::chrome,
+        guard::{CurrentUser, MaybeUser},
+    },
 };
 
-pub async fn home(req: HttpRequest) -> Result<HttpResponse, AppError> {
+/// `MaybeUser` so a browser with only a refresh cookie sees itself logged in.
+pub async fn home(req: HttpRequest, _: MaybeUser) -> Result<HttpResponse, AppError> {
     views::ok(&HomePage {
-        chrome: Chrome::for_request(&req),
+        chrome: chrome(&req),
     })
 }
 
@@ -19,9 +23,9 @@ pub async fn protected(
     CurrentUser(user): CurrentUser,
 ) -> Result<HttpResponse, AppError> {
     views::ok(&ProtectedPage {
-        chrome: Chrome::for_request(&req),
+        chrome: chrome(&req),
         username: user.username,
-        role: user.role.to_string(),
+        role: user.role,
     })
 }
 

@@ -5,13 +5,19 @@ use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use serde::Deserialize;
 
 use crate::{
-    auth::{accounts, cookies},
-    domain::{Password, Role, Username},
+    auth::accounts::RegisterError,
+    domain::{self, Password, Role, Username},
     error::AppError,
-    flash::{self, Level},
-    routes::login::see_other,
-    state::AppState,
-    views::{self, Chrome, FormErrors, RegisterPage},
+    views::{self, FormErrors, RegisterPage},
+    web::{
+        chrome::chrome,
+        flash::{self, Level},
+        form::Form,
+        guard::MaybeUser,
+        redirect::see_other,
+        session_cookies::{self, SessionChange, decide},
+        state::AppState,
+    },
 };
 
 #[derive(Deserialize)]
@@ -24,19 +30,21 @@ pub struct RegisterForm {
     password_confirm: String,
 }
 
-pub async fn register_form(req: HttpRequest) -> Result<HttpResponse, AppError> {
+pub async fn register_form(req: HttpRequest, _: MaybeUser) -> Result<HttpResponse, AppError> {
     views::ok(&RegisterPage {
-        chrome: Chrome::for_request(&req),
+        chrome: chrome(&req),
         username: String::new(),
         errors: FormErrors::default(),
     })
 }
 
+/// A new account logs the browser in as it, replacing any session the
+/// browser's cookies named.
 pub async fn register(
     req: HttpRequest,
     state: web::Data<AppState>,
     session: Session,
-    form: web::Form<RegisterForm>,
+    form: Form<RegisterForm>,
 ) -> Result<HttpResponse, AppError> {
     let form = form.into_inner();
     let mut errors = FormErrors::default();
@@ -51,42 +59,49 @@ pub async fn register(
         return rerender(
             &req,
             StatusCode::UNPROCESSABLE_ENTITY,
-            form.username,
+            &form.username,
             errors,
         );
     };
 
-    let user = match accounts::register(&state, username, password, Role::User).await {
+    let user = match state
+        .accounts
+        .register(username, password, Role::User)
+        .await
+    {
         Ok(user) => user,
-        Err(AppError::Conflict(message)) => {
+        Err(RegisterError::UsernameTaken) => {
             let mut errors = FormErrors::default();
-            errors.add("username", message);
-            return rerender(&req, StatusCode::CONFLICT, form.username, errors);
+            errors.add("username", "That username is already taken.");
+            return rerender(&req, StatusCode::CONFLICT, &form.username, errors);
         }
-        Err(e) => return Err(e),
+        Err(RegisterError::Failed(e)) => return Err(e),
     };
-    tracing::info!(user_id = user.id, "user registered");
-    let welcome = format!("Welcome, {}! Your account is ready.", user.username);
-    let pair = accounts::open_browser_session(&state, &req, user).await?;
-    flash::push(&session, Level::Success, welcome);
-    let mut res = see_other("/protected");
-    cookies::set_pair(&mut res, &pair, &state.config);
-    Ok(res)
+    let replacing = session_cookies::refresh_cookie(&req);
+    let pair = state
+        .accounts
+        .open_session(&state.client(&req), &user, replacing.as_deref())
+        .await?;
+    flash::push(
+        &session,
+        Level::Success,
+        format!("Welcome, {}! Your account is ready.", user.username),
+    );
+    Ok(decide(see_other("/protected"), SessionChange::Opened(pair)))
 }
 
 fn rerender(
     req: &HttpRequest,
     status: StatusCode,
-    username: String,
+    username: &str,
     errors: FormErrors,
 ) -> Result<HttpResponse, AppError> {
     // Keep what was typed as the username (length-capped); never echo passwords.
-    let username = username.chars().take(64).collect();
     views::render(
         status,
         &RegisterPage {
-            chrome: Chrome::for_request(req),
-            username,
+            chrome: chrome(req),
+            username: domain::echo(username),
             errors,
         },
     )

@@ -1,34 +1,32 @@
-//! `POST /token/refresh` for browsers: rotates the refresh cookie.
+//! `POST /token/refresh` for browsers: rotates the token cookies.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::{
-    auth::{accounts, cookies},
+    auth::accounts::{REFRESH_FAILED, RefreshError},
     error::AppError,
-    state::AppState,
+    web::{
+        session_cookies::{self, SessionChange, decide},
+        state::AppState,
+    },
 };
 
 pub async fn refresh(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
-    let token = req
-        .cookie(cookies::REFRESH)
-        .map(|c| c.value().to_owned())
-        .unwrap_or_default();
-    match accounts::refresh(&state, &token).await {
-        Ok((pair, _user)) => {
-            let mut res = HttpResponse::NoContent().finish();
-            cookies::set_pair(&mut res, &pair, &state.config);
-            Ok(res)
-        }
-        Err(e @ AppError::Unauthorized(_)) => {
-            // A refused refresh also expires the cookies, so the browser stops
-            // presenting them; the error middleware keeps these headers.
-            let mut res = HttpResponse::from_error(e);
-            cookies::clear_pair(&mut res, &state.config);
-            Ok(res)
-        }
-        Err(e) => Err(e),
+    let token = session_cookies::refresh_cookie(&req).unwrap_or_default();
+    match state.accounts.refresh(&token).await {
+        Ok(refreshed) => Ok(decide(
+            HttpResponse::NoContent().finish(),
+            SessionChange::Rotated(refreshed.pair),
+        )),
+        // A refused refresh also expires the cookies, so the browser stops
+        // presenting them.
+        Err(RefreshError::Refused) => Ok(decide(
+            HttpResponse::from_error(AppError::Unauthorized(REFRESH_FAILED.into())),
+            SessionChange::Dropped,
+        )),
+        Err(RefreshError::Failed(e)) => Err(e),
     }
 }

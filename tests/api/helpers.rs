@@ -8,7 +8,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use portcullis::{clock::OffsetClock, config::Config, startup::Application};
+use portcullis::{
+    clock::OffsetClock,
+    config::Config,
+    startup::{Application, Options},
+};
 use reqwest::{Response, StatusCode, cookie::CookieStore, header};
 use serde_json::Value;
 
@@ -51,13 +55,25 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
+    spawn_app_with_routes(overrides, None).await
+}
+
+/// The app with extra routes served through its own middleware stack.
+pub async fn spawn_app_with_routes(
+    overrides: &[(&str, &str)],
+    extra_routes: Option<fn(&mut actix_web::web::ServiceConfig)>,
+) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let settings = test_settings(&dir, overrides);
     let mut config = Config::from_lookup(|k| settings.get(k).cloned()).expect("test config");
     config.workers = Some(2);
     let db_path = config.database_url.clone();
     let clock = OffsetClock::new();
-    let app = Application::build_with(config, clock.clone()).expect("app builds");
+    let options = Options {
+        clock: clock.clone(),
+        extra_routes,
+    };
+    let app = Application::build_with(config, options).expect("app builds");
     let addr = format!("http://127.0.0.1:{}", app.port());
     actix_web::rt::spawn(app.into_server());
     TestApp {

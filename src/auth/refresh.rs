@@ -1,145 +1,49 @@
-//! Sessions: the refresh-token lifecycle (CONTRACT section 4).
+//! Refresh tokens: the session lifecycle (reference §4).
 //!
-//! A login starts a family; every refresh consumes the presented token and
-//! issues its successor in one `BEGIN IMMEDIATE` transaction, so two
-//! concurrent uses are serialised by SQLite's write lock. A retired token
-//! presented again within `REFRESH_REUSE_GRACE` seconds (a second tab that
-//! raced the first) gets a fresh access token and the family's *current*
-//! refresh token, so the family still has exactly one live token. Presented
-//! later, it is reuse: the whole family is revoked, which logs out both the
-//! thief and the victim's newest token.
+//! A login starts a family (what the account page calls a session); every
+//! refresh consumes the presented token and issues its successor in one
+//! `BEGIN IMMEDIATE` transaction, so two concurrent uses are serialised by
+//! SQLite's write lock. A retired token presented again within
+//! `REFRESH_REUSE_GRACE` seconds (a second tab that raced the first) gets a
+//! fresh access token and the family's *current* refresh token, so the family
+//! still has exactly one live token. Presented later, it is reuse: the whole
+//! family is revoked, which logs out both the thief and the victim's newest
+//! token.
 //!
-//! All functions are synchronous and take a connection: call them inside
-//! `AppState::db`.
+//! All functions are synchronous and take a connection: `Accounts` calls them
+//! inside the database runner.
 
 use diesel::SqliteConnection;
 
 use super::{
-    random_id,
-    tokens::{Claims, TokenKeys, TokenType},
+    Client,
+    tokens::{Claims, Issuer, TokenPair},
 };
 use crate::{
-    config::Config,
     db::{
         models::{Family, RefreshTokenRow, User},
         refresh_tokens, users,
     },
+    domain::{SessionId, UserId},
     error::AppError,
 };
-
-/// A freshly issued access and refresh token.
-#[derive(Debug, Clone)]
-pub struct TokenPair {
-    pub access_token: String,
-    pub refresh_token: String,
-    pub expires_in: i64,
-    pub session_id: String,
-}
-
-/// Token lifetimes and signing key: what issuing needs from the settings.
-#[derive(Clone, Copy)]
-pub struct Issuer<'a> {
-    pub keys: &'a TokenKeys,
-    pub access_ttl: i64,
-    pub refresh_ttl: i64,
-    pub reuse_grace: i64,
-}
-
-impl<'a> Issuer<'a> {
-    pub fn new(keys: &'a TokenKeys, config: &Config) -> Self {
-        Self {
-            keys,
-            access_ttl: config.access_token_ttl,
-            refresh_ttl: config.refresh_token_ttl,
-            reuse_grace: config.refresh_reuse_grace,
-        }
-    }
-
-    fn claims(
-        &self,
-        user: &User,
-        token_type: TokenType,
-        jti: String,
-        sid: &str,
-        iat: i64,
-        exp: i64,
-    ) -> Claims {
-        Claims {
-            sub: user.id.to_string(),
-            username: user.username.clone(),
-            role: user.role,
-            token_type,
-            iat,
-            exp,
-            jti,
-            sid: sid.to_owned(),
-            nbf: None,
-        }
-    }
-
-    /// A new access token plus the refresh token for an existing row.
-    fn pair(&self, user: &User, row: &RefreshTokenRow, now: i64) -> Result<TokenPair, AppError> {
-        let access = self.claims(
-            user,
-            TokenType::Access,
-            random_id(),
-            &row.family_id,
-            now,
-            now + self.access_ttl,
-        );
-        // Re-signing a row's claims yields a token equivalent to the one first
-        // issued for it: validity is decided by the row, found by `jti`.
-        let refresh = self.claims(
-            user,
-            TokenType::Refresh,
-            row.jti.clone(),
-            &row.family_id,
-            row.issued_at,
-            row.expires_at,
-        );
-        Ok(TokenPair {
-            access_token: self.keys.encode(&access).map_err(AppError::internal)?,
-            refresh_token: self.keys.encode(&refresh).map_err(AppError::internal)?,
-            expires_in: self.access_ttl,
-            session_id: row.family_id.clone(),
-        })
-    }
-
-    fn new_row(&self, user: &User, family_id: &str, now: i64) -> RefreshTokenRow {
-        RefreshTokenRow {
-            jti: random_id(),
-            family_id: family_id.to_owned(),
-            user_id: user.id,
-            issued_at: now,
-            expires_at: now + self.refresh_ttl,
-            used_at: None,
-        }
-    }
-}
-
-/// Where a session was started from, for the sessions list.
-#[derive(Debug, Clone)]
-pub struct Device {
-    pub user_agent: String,
-    pub ip: String,
-}
 
 /// Starts a session (a new family) for a user who just proved who they are.
 pub fn start(
     conn: &mut SqliteConnection,
-    issuer: Issuer<'_>,
+    issuer: &Issuer,
     user: &User,
-    device: Device,
+    client: &Client,
     now: i64,
 ) -> Result<TokenPair, AppError> {
     let row = conn.immediate_transaction(|conn| -> Result<_, AppError> {
         let family = Family {
-            id: random_id(),
+            id: super::random_id(),
             user_id: user.id,
             created_at: now,
             last_used_at: now,
-            user_agent: device.user_agent,
-            ip: device.ip,
+            user_agent: client.user_agent.clone(),
+            ip: client.ip.map(|ip| ip.to_string()).unwrap_or_default(),
             revoked_at: None,
         };
         refresh_tokens::insert_family(conn, &family)?;
@@ -167,10 +71,12 @@ enum Outcome {
     Refused(Refused),
 }
 
-/// Exchanges a verified refresh token for a new pair.
-pub fn refresh(
+/// Exchanges a verified refresh token for a new pair. `reuse_grace` is
+/// `REFRESH_REUSE_GRACE` in seconds.
+pub fn rotate(
     conn: &mut SqliteConnection,
-    issuer: Issuer<'_>,
+    issuer: &Issuer,
+    reuse_grace: i64,
     presented: &Claims,
     now: i64,
 ) -> Result<Result<(TokenPair, User), Refused>, AppError> {
@@ -197,7 +103,7 @@ pub fn refresh(
         }
 
         if let Some(used_at) = row.used_at {
-            if now - used_at < issuer.reuse_grace {
+            if now - used_at < reuse_grace {
                 // A parallel tab: hand out the family's current token.
                 return match refresh_tokens::live_token(conn, &family.id, now)? {
                     Some(current) => {
@@ -255,24 +161,46 @@ pub fn end_by_token(
 /// Ends one of a user's sessions; returns whether it existed and was live.
 pub fn end(
     conn: &mut SqliteConnection,
-    user_id: i32,
-    session_id: &str,
+    user: UserId,
+    session: &SessionId,
     now: i64,
 ) -> Result<bool, AppError> {
     Ok(refresh_tokens::revoke_family(
-        conn, session_id, user_id, now,
+        conn,
+        session.as_str(),
+        user.0,
+        now,
     )?)
 }
 
 /// Ends every session of a user except `keep`; returns how many ended.
 pub fn end_all(
     conn: &mut SqliteConnection,
-    user_id: i32,
-    keep: Option<&str>,
+    user: UserId,
+    keep: Option<&SessionId>,
     now: i64,
 ) -> Result<usize, AppError> {
     Ok(refresh_tokens::revoke_user_families(
-        conn, user_id, keep, now,
+        conn,
+        user.0,
+        keep.map(SessionId::as_str),
+        now,
+    )?)
+}
+
+/// Whether `session` is still a live session of `user` (reference §4: the
+/// re-checked routes).
+pub fn is_live(
+    conn: &mut SqliteConnection,
+    user: UserId,
+    session: &SessionId,
+    now: i64,
+) -> Result<bool, AppError> {
+    Ok(refresh_tokens::is_live(
+        conn,
+        session.as_str(),
+        user.0,
+        now,
     )?)
 }
 
@@ -292,42 +220,32 @@ pub fn prune(conn: &mut SqliteConnection, now: i64) -> Result<usize, AppError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{db, domain::Role};
+    use crate::{auth::tokens::TokenKeys, db, domain::Role};
 
     struct Fixture {
         _dir: tempfile::TempDir,
         pool: db::Pool,
-        keys: TokenKeys,
     }
 
     fn fixture() -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let pool = db::open(&dir.path().join("t.db")).unwrap();
+        Fixture { _dir: dir, pool }
+    }
+
+    fn issuer(refresh_ttl: i64) -> Issuer {
         let keys = TokenKeys::new(
             b"0123456789abcdef0123456789abcdef",
             std::sync::Arc::new(crate::clock::SystemClock),
         )
         .unwrap();
-        Fixture {
-            _dir: dir,
-            pool,
-            keys,
-        }
+        Issuer::new(keys, 60, refresh_ttl)
     }
 
-    fn issuer(keys: &TokenKeys, refresh_ttl: i64) -> Issuer<'_> {
-        Issuer {
-            keys,
-            access_ttl: 60,
-            refresh_ttl,
-            reuse_grace: 0,
-        }
-    }
-
-    fn device() -> Device {
-        Device {
+    fn device() -> Client {
+        Client {
             user_agent: "test".into(),
-            ip: "127.0.0.1".into(),
+            ip: Some([127, 0, 0, 1].into()),
         }
     }
 
@@ -351,9 +269,9 @@ mod tests {
         let conn = &mut f.pool.get().unwrap();
         let user = users::create(conn, "alice", "x", Role::User, 1_000).unwrap();
         // One session that expired long ago, one live one.
-        start(conn, issuer(&f.keys, 10), &user, device(), 1_000).unwrap();
+        start(conn, &issuer(10), &user, &device(), 1_000).unwrap();
         let now = 1_000_000;
-        let live = start(conn, issuer(&f.keys, 3_600), &user, device(), now).unwrap();
+        let live = start(conn, &issuer(3_600), &user, &device(), now).unwrap();
         assert_eq!(count(conn, "refresh_families"), 2);
 
         let removed = prune(conn, now).unwrap();
@@ -361,7 +279,7 @@ mod tests {
         assert_eq!(count(conn, "refresh_families"), 1);
         assert_eq!(count(conn, "refresh_tokens"), 1);
         assert!(
-            refresh_tokens::live_token(conn, &live.session_id, now)
+            refresh_tokens::live_token(conn, live.session_id.as_str(), now)
                 .unwrap()
                 .is_some()
         );
@@ -373,8 +291,8 @@ mod tests {
         let conn = &mut f.pool.get().unwrap();
         let user = users::create(conn, "alice", "x", Role::User, 0).unwrap();
         let now = 1_000_000;
-        start(conn, issuer(&f.keys, 30 * 24 * 3600), &user, device(), now).unwrap();
-        end_all(conn, user.id, None, now).unwrap();
+        start(conn, &issuer(30 * 24 * 3600), &user, &device(), now).unwrap();
+        end_all(conn, UserId(user.id), None, now).unwrap();
         assert_eq!(prune(conn, now + 60).unwrap(), 0);
         assert_eq!(count(conn, "refresh_families"), 1);
         // A week later the revoked family goes, with its tokens (ON DELETE CASCADE).

@@ -1,24 +1,14 @@
-//! Facts about an incoming request that several layers need: is it an API
-//! request (CONTRACT section 5), who is the client, what is it running.
+//! Facts about an incoming request: its Bearer token, whether its body is
+//! JSON, and who the client is (`auth::Client`), with `TRUSTED_PROXIES`.
 
 use std::net::IpAddr;
 
 use actix_web::{
     HttpRequest,
-    dev::RequestHead,
-    http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, USER_AGENT},
+    http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, USER_AGENT},
 };
 
-/// An API request sends a JSON body, asks for JSON, or carries a Bearer token.
-pub fn is_api_request(head: &RequestHead) -> bool {
-    is_api_headers(&head.headers)
-}
-
-pub fn is_api_headers(headers: &HeaderMap) -> bool {
-    has_json_body(headers)
-        || header_str(headers, ACCEPT).is_some_and(|v| v.contains("application/json"))
-        || bearer_token(headers).is_some()
-}
+use crate::auth::Client;
 
 pub fn has_json_body(headers: &HeaderMap) -> bool {
     header_str(headers, CONTENT_TYPE).is_some_and(|v| {
@@ -42,13 +32,16 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     Some(std::str::from_utf8(&value[scheme_len..]).map_or("\u{fffd}", str::trim))
 }
 
-/// The request authenticates with a Bearer header (valid or not).
-pub fn has_bearer(headers: &HeaderMap) -> bool {
-    bearer_token(headers).is_some()
-}
-
 fn header_str(headers: &HeaderMap, name: actix_web::http::header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The client as the accounts see it.
+pub fn client(req: &HttpRequest, trusted: &[IpAddr]) -> Client {
+    Client {
+        ip: client_ip(req, trusted),
+        user_agent: user_agent(req),
+    }
 }
 
 /// The client's address: the peer, unless the peer is a trusted proxy, in
@@ -77,7 +70,7 @@ pub fn client_ip(req: &HttpRequest, trusted: &[IpAddr]) -> Option<IpAddr> {
 }
 
 /// A short, printable user agent for the sessions list (never trusted for anything).
-pub fn user_agent(req: &HttpRequest) -> String {
+fn user_agent(req: &HttpRequest) -> String {
     let raw = header_str(req.headers(), USER_AGENT).unwrap_or("");
     raw.chars().filter(|c| !c.is_control()).take(256).collect()
 }

@@ -2,33 +2,10 @@
 //! redirect and the page it leads to.
 
 use actix_session::Session;
-use serde::{Deserialize, Serialize};
+
+pub use crate::views::{Flash, Level};
 
 const KEY: &str = "flash";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Level {
-    Success,
-    Info,
-    Error,
-}
-
-impl Level {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Level::Success => "success",
-            Level::Info => "info",
-            Level::Error => "error",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Flash {
-    pub level: Level,
-    pub text: String,
-}
 
 pub fn push(session: &Session, level: Level, text: impl Into<String>) {
     let mut all = session

@@ -1,0 +1,102 @@
+//! How rows of data are shown: sessions, users, timestamps, device names.
+
+use crate::{
+    auth::{Identity, accounts::SessionInfo},
+    db::models::User,
+    domain::Role,
+};
+
+pub struct SessionRow {
+    pub id: String,
+    pub device: String,
+    pub ip: String,
+    pub started: String,
+    pub last_used: String,
+    pub current: bool,
+}
+
+impl SessionRow {
+    /// `viewer` marks the row of the session the page is shown in.
+    pub fn new(session: SessionInfo, viewer: &Identity) -> Self {
+        SessionRow {
+            current: session.id == viewer.session_id,
+            device: device_name(&session.user_agent),
+            ip: if session.ip.is_empty() {
+                "unknown".into()
+            } else {
+                session.ip
+            },
+            started: timestamp(session.started),
+            last_used: timestamp(session.last_used),
+            id: session.id.0,
+        }
+    }
+}
+
+pub struct AdminUserRow {
+    pub id: i32,
+    pub username: String,
+    pub role: Role,
+    pub disabled: bool,
+    pub created: String,
+    pub last_login: String,
+    pub is_me: bool,
+}
+
+impl AdminUserRow {
+    pub fn new(user: User, viewer_id: i32) -> Self {
+        AdminUserRow {
+            is_me: user.id == viewer_id,
+            id: user.id,
+            username: user.username,
+            role: user.role,
+            disabled: user.disabled,
+            created: timestamp(user.created_at),
+            last_login: user.last_login_at.map_or_else(|| "never".into(), timestamp),
+        }
+    }
+}
+
+/// Unix seconds as shown on pages (UTC).
+pub fn timestamp(secs: i64) -> String {
+    chrono::DateTime::from_timestamp(secs, 0)
+        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// A rough, human name for a user agent: enough to tell sessions apart.
+pub fn device_name(user_agent: &str) -> String {
+    if user_agent.is_empty() {
+        return "Unknown device".into();
+    }
+    let browser = [
+        ("Edg/", "Edge"),
+        ("OPR/", "Opera"),
+        ("Firefox/", "Firefox"),
+        ("Chrome/", "Chrome"),
+        ("Chromium/", "Chromium"),
+        ("Safari/", "Safari"),
+        ("curl/", "curl"),
+        ("reqwest", "reqwest"),
+    ]
+    .iter()
+    .find(|(needle, _)| user_agent.contains(needle))
+    .map(|(_, name)| *name);
+    let os = [
+        ("Android", "Android"),
+        ("iPhone", "iOS"),
+        ("iPad", "iPadOS"),
+        ("Windows", "Windows"),
+        ("Mac OS X", "macOS"),
+        ("Linux", "Linux"),
+    ]
+    .iter()
+    .find(|(needle, _)| user_agent.contains(needle))
+    .map(|(_, name)| *name);
+    match (browser, os) {
+        (Some(b), Some(o)) => format!("{b} on {o}"),
+        (Some(b), None) => b.to_owned(),
+        (None, Some(o)) => o.to_owned(),
+        (None, None) => user_agent.chars().take(60).collect(),
+    }
+}
