@@ -323,6 +323,16 @@ async fn the_account_page_lists_browser_and_api_sessions_and_marks_this_one() {
     assert!(html.contains("name=\"current_password\""));
 }
 
+/// The id in the "end session" form of the current session ("this device").
+fn this_session_id(html: &str) -> String {
+    let row = html
+        .split("<tr")
+        .find(|r| r.contains("this device"))
+        .expect("the current session");
+    let at = row.find("/account/sessions/").expect("an end form") + "/account/sessions/".len();
+    row[at..].split('/').next().unwrap().to_owned()
+}
+
 /// The id in the first "end session" form that is not the current one.
 fn other_session_id(html: &str) -> String {
     html.split("<tr")
@@ -358,12 +368,39 @@ async fn ending_one_session_from_the_account_page_revokes_only_that_one() {
     assert_eq!(live_sessions(&app, 1), 1, "this session lives on");
     let html = browser.get("/account").await.text().await.unwrap();
     assert_eq!(html.matches("/account/sessions/").count(), 1);
-    // Someone else's session id does nothing.
+    // Someone else's session id does nothing: bob names alice's live
+    // session (this browser's), and it lives on.
+    let alice_live = this_session_id(&html);
     let bob = app.logged_in_user("bob").await;
+    assert_eq!(live_sessions(&app, 2), 1);
     let res = bob
-        .post_form(&format!("/account/sessions/{other}/end"), &[])
+        .post_form(&format!("/account/sessions/{alice_live}/end"), &[])
         .await;
     assert_redirect_to(&res, "/account");
+    let bob_page = bob.get("/account").await;
+    assert_eq!(bob_page.status(), StatusCode::OK, "bob is still logged in");
+    let bob_page = bob_page.text().await.unwrap();
+    assert!(
+        bob_page.contains("That session had already ended."),
+        "bob is told nothing was ended"
+    );
+    assert_eq!(
+        bob_page.matches("/account/sessions/").count(),
+        1,
+        "bob's own session is listed, nobody else's"
+    );
+    assert_eq!(live_sessions(&app, 1), 1, "alice's session is still live");
+    assert_eq!(live_sessions(&app, 2), 1, "bob's session is untouched");
+    assert_eq!(
+        browser.post_form("/token/refresh", &[]).await.status(),
+        StatusCode::NO_CONTENT,
+        "alice's refresh token still refreshes"
+    );
+    assert_eq!(
+        bob.post_form("/token/refresh", &[]).await.status(),
+        StatusCode::NO_CONTENT,
+        "bob's refresh token still refreshes"
+    );
 }
 
 #[actix_web::test]
@@ -371,12 +408,7 @@ async fn ending_the_current_session_logs_this_browser_out() {
     let app = spawn_app().await;
     let browser = app.logged_in_user("alice").await;
     let html = browser.get("/account").await.text().await.unwrap();
-    let row = html
-        .split("<tr")
-        .find(|r| r.contains("this device"))
-        .unwrap();
-    let at = row.find("/account/sessions/").unwrap() + "/account/sessions/".len();
-    let id = row[at..].split('/').next().unwrap().to_owned();
+    let id = this_session_id(&html);
     let res = browser
         .post_form(&format!("/account/sessions/{id}/end"), &[])
         .await;
