@@ -106,6 +106,26 @@ async fn ten_concurrent_refreshes_of_one_token_never_fork_the_family() {
         if grace == "10" {
             assert_eq!(ok.len(), 10, "inside the grace window every tab is served");
             assert_eq!(live_sessions(&app, 1), 1);
+        } else {
+            // No grace: the first use rotates, every other one is a replay of
+            // a retired token, which is reuse and revokes the family.
+            assert_eq!(ok.len(), 1, "grace 0: exactly one refresh succeeds");
+            let refused = results
+                .iter()
+                .filter(|(s, _)| *s == StatusCode::UNAUTHORIZED)
+                .count();
+            assert_eq!(refused, 9, "grace 0: the nine replays are refused");
+            assert_eq!(
+                live_sessions(&app, 1),
+                0,
+                "grace 0: the replays revoked the family"
+            );
+            let successor = ok[0]["refresh_token"].as_str().unwrap();
+            assert_eq!(
+                refresh_api(&app, successor).await.0,
+                StatusCode::UNAUTHORIZED,
+                "grace 0: the one successor died with its family"
+            );
         }
     }
 }
