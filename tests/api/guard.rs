@@ -70,23 +70,12 @@ async fn a_user_without_the_admin_role_gets_a_403_page() {
     let html = res.text().await.unwrap();
     assert!(html.contains("administrators only"), "{html}");
     assert!(!html.contains("did not come from this site"), "{html}");
-    assert_eq!(role_of(&app, 1), "user", "alice is still a user");
+    assert_eq!(
+        role_and_status(&app, 1),
+        ("user".to_owned(), false),
+        "alice is still a user"
+    );
     assert_eq!(client.get("/admin").await.status(), StatusCode::FORBIDDEN);
-}
-
-/// The user's role as the database has it.
-fn role_of(app: &TestApp, user_id: i32) -> String {
-    use diesel::{Connection, RunQueryDsl, sql_types::Text};
-    #[derive(diesel::QueryableByName)]
-    struct Row {
-        #[diesel(sql_type = Text)]
-        role: String,
-    }
-    let mut conn = diesel::SqliteConnection::establish(app.db_path.to_str().unwrap()).unwrap();
-    diesel::sql_query(format!("SELECT role FROM users WHERE id = {user_id}"))
-        .get_result::<Row>(&mut conn)
-        .expect("the user exists")
-        .role
 }
 
 #[actix_web::test]

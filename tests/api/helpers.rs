@@ -167,6 +167,38 @@ impl TestApp {
     }
 }
 
+/// How many live sessions (refresh families) the user has in the database.
+pub fn live_sessions(app: &TestApp, user_id: i32) -> usize {
+    use diesel::Connection;
+    let mut conn = diesel::SqliteConnection::establish(app.db_path.to_str().unwrap()).unwrap();
+    let now = chrono::Utc::now().timestamp();
+    portcullis::db::refresh_tokens::active_families(&mut conn, user_id, now)
+        .unwrap()
+        .len()
+}
+
+/// The user's role and whether they are disabled, as the database has them.
+pub fn role_and_status(app: &TestApp, user_id: i32) -> (String, bool) {
+    use diesel::{
+        Connection, RunQueryDsl,
+        sql_types::{Bool, Text},
+    };
+    #[derive(diesel::QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = Text)]
+        role: String,
+        #[diesel(sql_type = Bool)]
+        disabled: bool,
+    }
+    let mut conn = diesel::SqliteConnection::establish(app.db_path.to_str().unwrap()).unwrap();
+    let row = diesel::sql_query(format!(
+        "SELECT role, disabled FROM users WHERE id = {user_id}"
+    ))
+    .get_result::<Row>(&mut conn)
+    .expect("the user exists");
+    (row.role, row.disabled)
+}
+
 /// Runs the `portcullis` binary with this database, feeding `stdin`.
 pub fn run_cli(db: &std::path::Path, args: &[&str], stdin: Option<&str>) -> std::process::Output {
     use std::io::Write;

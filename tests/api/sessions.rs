@@ -1,20 +1,11 @@
 //! Sessions (issue 3): rotation with reuse detection, the grace window,
 //! implicit refresh, the account page and what ends a session.
 
-use diesel::{Connection, sqlite::SqliteConnection};
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
-
-fn live_sessions(app: &TestApp, user_id: i32) -> usize {
-    let mut conn = SqliteConnection::establish(app.db_path.to_str().unwrap()).unwrap();
-    let now = chrono::Utc::now().timestamp();
-    portcullis::db::refresh_tokens::active_families(&mut conn, user_id, now)
-        .unwrap()
-        .len()
-}
 
 async fn refresh_api(app: &TestApp, token: &str) -> (StatusCode, Value) {
     let res = app.bearer_post("/token/refresh", token).await;
