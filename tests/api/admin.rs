@@ -74,7 +74,9 @@ fn cell(row: &str, label: &str) -> String {
         .unwrap_or_else(|| panic!("no {label} cell in {row}"));
     let text = &row[start..];
     let text = &text[text.find('>').expect("cell opens") + 1..];
-    text[..text.find('<').expect("cell closes")].trim().to_owned()
+    text[..text.find('<').expect("cell closes")]
+        .trim()
+        .to_owned()
 }
 
 #[actix_web::test]

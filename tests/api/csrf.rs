@@ -65,7 +65,12 @@ async fn every_form_refuses_a_missing_or_wrong_csrf_token() {
     // The admin was not logged out, nor logged in as bob, nor given a new password.
     let page = admin.get("/admin").await;
     assert_eq!(page.status(), StatusCode::OK);
-    assert!(page.text().await.unwrap().contains("<span class=\"you\">(you)</span>"));
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .contains("<span class=\"you\">(you)</span>")
+    );
     // bob (user 2): not promoted, not disabled, his one session not ended.
     assert_eq!(
         role_and_status(&app, 2),

@@ -193,7 +193,9 @@ fn field_is_invalid(html: &str, id: &str) -> bool {
     let label = html
         .find(&format!("<label for=\"{id}\">"))
         .unwrap_or_else(|| panic!("no label for #{id}"));
-    let div = html[..label].rfind("<div class=\"field").expect("field block");
+    let div = html[..label]
+        .rfind("<div class=\"field")
+        .expect("field block");
     html[div..label].starts_with("<div class=\"field invalid\"")
 }
 
@@ -203,7 +205,11 @@ fn field_is_invalid(html: &str, id: &str) -> bool {
 fn assert_fields(html: &str, page: &str, fields: &[(&str, Option<&str>, bool)]) {
     for (id, described_by, invalid) in fields {
         let actual = input_attribute(html, id, "aria-describedby");
-        assert_eq!(actual.as_deref(), *described_by, "{page} #{id} aria-describedby");
+        assert_eq!(
+            actual.as_deref(),
+            *described_by,
+            "{page} #{id} aria-describedby"
+        );
         for target in actual.iter().flat_map(|v| v.split(' ')) {
             assert_eq!(
                 html.matches(&format!(" id=\"{target}\"")).count(),
@@ -217,7 +223,11 @@ fn assert_fields(html: &str, page: &str, fields: &[(&str, Option<&str>, bool)]) 
             invalid.then_some("true"),
             "{page} #{id} aria-invalid"
         );
-        assert_eq!(field_is_invalid(html, id), *invalid, "{page} #{id} .invalid");
+        assert_eq!(
+            field_is_invalid(html, id),
+            *invalid,
+            "{page} #{id} .invalid"
+        );
     }
 }
 
@@ -258,7 +268,10 @@ async fn form_fields_are_described_by_their_hint_and_only_with_an_error_by_their
             ("password_confirm", Some("password_confirm-error"), true),
         ],
     );
-    assert_eq!(input_attribute(&html, "username", "value").as_deref(), Some("a b"));
+    assert_eq!(
+        input_attribute(&html, "username", "value").as_deref(),
+        Some("a b")
+    );
     assert_eq!(input_attribute(&html, "password", "value"), None);
 
     let browser = app.logged_in_user("alice").await;
@@ -279,7 +292,11 @@ async fn form_fields_are_described_by_their_hint_and_only_with_an_error_by_their
             [
                 ("current_password", None, false),
                 ("new_password", Some("new_password-hint"), false),
-                ("new_password_confirm", Some("new_password_confirm-error"), true),
+                (
+                    "new_password_confirm",
+                    Some("new_password_confirm-error"),
+                    true,
+                ),
             ],
         ),
         (
