@@ -20,10 +20,63 @@ async fn create_admin_then_the_admin_page_lists_every_user() {
     let res = admin.get("/admin").await;
     assert_eq!(res.status(), StatusCode::OK);
     let html = res.text().await.unwrap();
-    for expected in ["alice", "root", "admin", "user", "active", "UTC"] {
-        assert!(html.contains(expected), "{expected}");
+    let rows = user_rows(&html);
+    assert_eq!(
+        rows.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(),
+        ["1", "2"],
+        "exactly one row per user, in creation order"
+    );
+    for ((_, row), (username, role)) in rows.iter().zip([("alice", "user"), ("root", "admin")]) {
+        assert!(
+            row.contains(&format!("<th scope=\"row\">{username}")),
+            "{username}'s row names them: {row}"
+        );
+        assert!(
+            row.contains(&format!("<span class=\"badge badge-{role}\">{role}</span>")),
+            "{username} is shown as {role}: {row}"
+        );
+        assert!(
+            row.contains("<span class=\"status status-active\">active</span>"),
+            "{username} is shown as active: {row}"
+        );
+        for label in ["Created", "Last login"] {
+            let shown = cell(row, label);
+            let when = chrono::NaiveDateTime::parse_from_str(&shown, "%Y-%m-%d %H:%M UTC")
+                .unwrap_or_else(|e| panic!("{username} {label} {shown:?}: {e}"))
+                .and_utc();
+            let age = chrono::Utc::now() - when;
+            assert!(
+                age >= chrono::TimeDelta::zero() && age < chrono::TimeDelta::minutes(2),
+                "{username} {label} is just now, not {shown}"
+            );
+        }
     }
-    assert!(html.contains("<table"));
+    assert!(rows[1].1.contains("(you)"), "the admin's own row is marked");
+    assert!(!rows[0].1.contains("(you)"));
+}
+
+/// The rows of the users table: (the N of `id="user-N"`, the row's HTML).
+fn user_rows(html: &str) -> Vec<(String, String)> {
+    html.split("<tr id=\"user-")
+        .skip(1)
+        .map(|rest| {
+            let (id, row) = rest.split_once('"').expect("row id");
+            let row = &row[..row.find("</tr>").expect("row end")];
+            (id.to_owned(), row.to_owned())
+        })
+        .collect()
+}
+
+/// The text of the cell with `data-label="{label}"` in one row.
+fn cell(row: &str, label: &str) -> String {
+    let start = row
+        .find(&format!("data-label=\"{label}\""))
+        .unwrap_or_else(|| panic!("no {label} cell in {row}"));
+    let text = &row[start..];
+    let text = &text[text.find('>').expect("cell opens") + 1..];
+    text[..text.find('<').expect("cell closes")]
+        .trim()
+        .to_owned()
 }
 
 #[actix_web::test]

@@ -7,7 +7,7 @@ use crate::helpers::*;
 async fn every_form_refuses_a_missing_or_wrong_csrf_token() {
     let app = spawn_app().await;
     let admin = app.logged_in_admin("root").await;
-    app.logged_in_user("bob").await;
+    let bob = app.logged_in_user("bob").await;
     let forms: [(&str, Vec<(&str, &str)>); 11] = [
         (
             "/register",
@@ -62,7 +62,36 @@ async fn every_form_refuses_a_missing_or_wrong_csrf_token() {
         app.api_login("carol", PASSWORD).await.status(),
         StatusCode::UNAUTHORIZED
     );
-    assert_eq!(admin.get("/admin").await.status(), StatusCode::OK);
+    // The admin was not logged out, nor logged in as bob, nor given a new password.
+    let page = admin.get("/admin").await;
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .contains("<span class=\"you\">(you)</span>")
+    );
+    // bob (user 2): not promoted, not disabled, his one session not ended.
+    assert_eq!(
+        role_and_status(&app, 2),
+        ("user".to_owned(), false),
+        "bob is still an active user"
+    );
+    assert_eq!(live_sessions(&app, 2), 1, "bob's session was not ended");
+    assert_eq!(bob.get("/admin").await.status(), StatusCode::FORBIDDEN);
+    let res = bob.get("/protected").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.text().await.unwrap().contains("Logged in as bob"));
+    assert_eq!(
+        bob.post_form("/token/refresh", &[]).await.status(),
+        StatusCode::NO_CONTENT,
+        "bob's refresh token still works"
+    );
+    assert_eq!(
+        app.api_login("root", PASSWORD).await.status(),
+        StatusCode::OK,
+        "the admin's password is unchanged"
+    );
 }
 
 #[actix_web::test]

@@ -187,6 +187,38 @@ impl TestApp {
     }
 }
 
+/// How many live sessions (refresh families) the user has in the database.
+pub fn live_sessions(app: &TestApp, user_id: i32) -> usize {
+    use diesel::Connection;
+    let mut conn = diesel::SqliteConnection::establish(app.db_path.to_str().unwrap()).unwrap();
+    let now = chrono::Utc::now().timestamp();
+    portcullis::db::refresh_tokens::active_families(&mut conn, user_id, now)
+        .unwrap()
+        .len()
+}
+
+/// The user's role and whether they are disabled, as the database has them.
+pub fn role_and_status(app: &TestApp, user_id: i32) -> (String, bool) {
+    use diesel::{
+        Connection, RunQueryDsl,
+        sql_types::{Bool, Text},
+    };
+    #[derive(diesel::QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = Text)]
+        role: String,
+        #[diesel(sql_type = Bool)]
+        disabled: bool,
+    }
+    let mut conn = diesel::SqliteConnection::establish(app.db_path.to_str().unwrap()).unwrap();
+    let row = diesel::sql_query(format!(
+        "SELECT role, disabled FROM users WHERE id = {user_id}"
+    ))
+    .get_result::<Row>(&mut conn)
+    .expect("the user exists");
+    (row.role, row.disabled)
+}
+
 /// Runs the `portcullis` binary with this database, feeding `stdin`.
 pub fn run_cli(db: &std::path::Path, args: &[&str], stdin: Option<&str>) -> std::process::Output {
     use std::io::Write;
@@ -372,12 +404,54 @@ pub fn set_cookie(res: &Response, name: &str) -> Option<SetCookie> {
     set_cookies(res).into_iter().find(|c| c.name == name)
 }
 
+/// A port that was free a moment ago. Another process may take it before the
+/// child we hand it to binds it: callers check with `listens_on` and retry.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// How many ports a child server is tried on before giving up.
+pub const PORT_ATTEMPTS: usize = 5;
+
+/// Whether process `pid` itself holds a listening TCP socket on `port`: an
+/// answer on the port may come from whoever took it first. Matches the
+/// socket inodes of `/proc/PID/fd` against `/proc/PID/net/tcp{,6}`; where
+/// there is no `/proc`, it cannot tell and says yes.
+pub fn listens_on(pid: u32, port: u16) -> bool {
+    if !Path::new("/proc/self/fd").exists() {
+        return true;
+    }
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    let sockets: std::collections::HashSet<String> = fds
+        .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+        .filter_map(|target| {
+            let target = target.to_str()?;
+            Some(
+                target
+                    .strip_prefix("socket:[")?
+                    .strip_suffix(']')?
+                    .to_owned(),
+            )
+        })
+        .collect();
+    let suffix = format!(":{port:04X}");
+    ["tcp", "tcp6"].iter().any(|table| {
+        std::fs::read_to_string(format!("/proc/{pid}/net/{table}"))
+            .unwrap_or_default()
+            .lines()
+            .skip(1)
+            .map(|line| line.split_whitespace().collect::<Vec<_>>())
+            .any(|f| {
+                // local_address, state (0A = LISTEN), inode
+                f.len() > 9 && f[1].ends_with(&suffix) && f[3] == "0A" && sockets.contains(f[9])
+            })
+    })
 }
 
 pub fn binary(cwd: &Path, env: &[(&str, &str)]) -> Command {
@@ -415,39 +489,45 @@ impl BinaryServer {
     }
 
     /// Starts the binary, writing everything it prints to `log` if given.
+    ///
+    /// The port is chosen here and bound by the child, so another process may
+    /// take it in between: then the child exits (it cannot bind) or the
+    /// health check is answered by the other process. Either way the child
+    /// is started again on a new port, a few times at most.
     pub async fn start_logging_to(
         cwd: &Path,
         env: &[(&str, &str)],
         log: Option<&Path>,
     ) -> BinaryServer {
-        let port = free_port();
-        let bind = format!("127.0.0.1:{port}");
-        let mut all = vec![("BIND_ADDR", bind.as_str())];
-        all.extend_from_slice(env);
-        let (stdout, stderr) = match log {
-            Some(path) => {
-                let file = std::fs::File::create(path).unwrap();
-                (Stdio::from(file.try_clone().unwrap()), Stdio::from(file))
-            }
-            None => (Stdio::null(), Stdio::null()),
-        };
-        let child = binary(cwd, &all)
-            .stdout(stdout)
-            .stderr(stderr)
-            .spawn()
-            .unwrap();
-        let base = format!("http://{bind}");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Ok(res) = reqwest::get(format!("{base}/healthz")).await {
-                if res.status() == StatusCode::OK {
-                    break;
+        let mut failures = Vec::new();
+        for _ in 0..PORT_ATTEMPTS {
+            let port = free_port();
+            let bind = format!("127.0.0.1:{port}");
+            let mut all = vec![("BIND_ADDR", bind.as_str())];
+            all.extend_from_slice(env);
+            let (stdout, stderr) = match log {
+                Some(path) => {
+                    let file = std::fs::File::create(path).unwrap();
+                    (Stdio::from(file.try_clone().unwrap()), Stdio::from(file))
+                }
+                None => (Stdio::null(), Stdio::null()),
+            };
+            let mut child = binary(cwd, &all)
+                .stdout(stdout)
+                .stderr(stderr)
+                .spawn()
+                .unwrap();
+            let base = format!("http://{bind}");
+            match wait_until_serving(&mut child, &base, port).await {
+                Ok(()) => return BinaryServer { child, base },
+                Err(why) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    failures.push(format!("port {port}: {why}"));
                 }
             }
-            assert!(Instant::now() < deadline, "server did not start");
-            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
         }
-        BinaryServer { child, base }
+        panic!("server did not start: {failures:?}");
     }
 
     /// `POST` a JSON body, as an API client would.
@@ -490,6 +570,35 @@ impl BinaryServer {
             .status()
             .unwrap();
         self.child.wait().unwrap()
+    }
+}
+
+/// Waits until `child` answers `/healthz` on `port` itself. `Err` when the
+/// port turned out to be taken or the child exited; panics after 20 s.
+async fn wait_until_serving(child: &mut Child, base: &str, port: u16) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Err(format!("exited early ({status})"));
+        }
+        // Bounded: whoever took the port may accept and never answer.
+        let health = reqwest::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .unwrap()
+            .get(format!("{base}/healthz"))
+            .send()
+            .await;
+        if let Ok(res) = health
+            && res.status() == StatusCode::OK
+        {
+            if listens_on(child.id(), port) {
+                return Ok(());
+            }
+            return Err("answered by another process".into());
+        }
+        assert!(Instant::now() < deadline, "server did not start on {base}");
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

@@ -82,23 +82,45 @@ async fn login_follows_a_local_next_only() {
 async fn wrong_password_unknown_user_and_disabled_account_get_the_same_401() {
     let app = spawn_app().await;
     app.logged_in_user("alice").await;
-    let wrong = app.client.login("alice", "not-the-password").await;
-    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
-    assert!(set_cookie(&wrong, "access_token").is_none());
-    let wrong_html = wrong.text().await.unwrap();
-    assert!(wrong_html.contains("Invalid username or password."));
-    assert!(wrong_html.contains("value=\"alice\""), "username kept");
-    assert!(!wrong_html.contains("not-the-password"));
-
-    let unknown = app.client.login("nobody", "not-the-password").await;
-    assert_eq!(unknown.status(), StatusCode::UNAUTHORIZED);
-    assert!(
-        unknown
-            .text()
-            .await
-            .unwrap()
-            .contains("Invalid username or password.")
+    app.logged_in_user("carol").await;
+    let admin = app.logged_in_admin("root").await;
+    // carol (user 2) is disabled by an admin; her password is right.
+    assert_redirect_to(
+        &admin.post_form("/admin/users/2/disable", &[]).await,
+        "/admin",
     );
+    let attempts = [
+        ("wrong password", "alice", "not-the-password"),
+        ("unknown user", "nobody", "not-the-password"),
+        ("disabled account", "carol", PASSWORD),
+    ];
+    for (case, username, password) in attempts {
+        let res = app.new_client().login(username, password).await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{case}");
+        assert!(set_cookie(&res, "access_token").is_none(), "{case}");
+        assert!(set_cookie(&res, "refresh_token").is_none(), "{case}");
+        let html = res.text().await.unwrap();
+        assert_eq!(
+            login_error(&html).as_deref(),
+            Some("Invalid username or password."),
+            "{case}: the same message"
+        );
+        assert!(
+            html.contains(&format!("value=\"{username}\"")),
+            "{case}: username kept"
+        );
+        assert!(
+            !html.contains(password) && !html.contains(&password.replace('&', "&amp;")),
+            "{case}: password not echoed"
+        );
+    }
+}
+
+/// The message of the login form's error box.
+fn login_error(html: &str) -> Option<String> {
+    let start = html.find("id=\"login-error\"><p>")? + "id=\"login-error\"><p>".len();
+    let end = html[start..].find("</p>")? + start;
+    Some(html[start..end].to_owned())
 }
 
 #[actix_web::test]

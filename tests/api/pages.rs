@@ -177,3 +177,151 @@ async fn a_repeat_visit_does_not_resend_the_session_cookie() {
         set_cookies(&res)
     );
 }
+
+/// The value of `attribute` on the `<input id="{id}">`, if it has one.
+fn input_attribute(html: &str, id: &str, attribute: &str) -> Option<String> {
+    let start = html
+        .find(&format!("<input id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no input #{id}"));
+    let tag = &html[start..start + html[start..].find('>').expect("tag end")];
+    let at = tag.find(&format!(" {attribute}=\""))? + attribute.len() + 3;
+    Some(tag[at..at + tag[at..].find('"')?].to_owned())
+}
+
+/// Whether the `.field` block holding `<label for="{id}">` is marked invalid.
+fn field_is_invalid(html: &str, id: &str) -> bool {
+    let label = html
+        .find(&format!("<label for=\"{id}\">"))
+        .unwrap_or_else(|| panic!("no label for #{id}"));
+    let div = html[..label]
+        .rfind("<div class=\"field")
+        .expect("field block");
+    html[div..label].starts_with("<div class=\"field invalid\"")
+}
+
+/// Checks each field's wiring: (id, its `aria-describedby`, invalid?), and
+/// that every id it points at is on the page.
+#[track_caller]
+fn assert_fields(html: &str, page: &str, fields: &[(&str, Option<&str>, bool)]) {
+    for (id, described_by, invalid) in fields {
+        let actual = input_attribute(html, id, "aria-describedby");
+        assert_eq!(
+            actual.as_deref(),
+            *described_by,
+            "{page} #{id} aria-describedby"
+        );
+        for target in actual.iter().flat_map(|v| v.split(' ')) {
+            assert_eq!(
+                html.matches(&format!(" id=\"{target}\"")).count(),
+                1,
+                "{page} #{id} points at #{target}, which is on the page once"
+            );
+        }
+        let aria_invalid = input_attribute(html, id, "aria-invalid");
+        assert_eq!(
+            aria_invalid.as_deref(),
+            invalid.then_some("true"),
+            "{page} #{id} aria-invalid"
+        );
+        assert_eq!(
+            field_is_invalid(html, id),
+            *invalid,
+            "{page} #{id} .invalid"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn form_fields_are_described_by_their_hint_and_only_with_an_error_by_their_error() {
+    let app = spawn_app().await;
+    let client = app.new_client();
+    let html = client.get("/register").await.text().await.unwrap();
+    assert_fields(
+        &html,
+        "/register",
+        &[
+            ("username", Some("username-hint"), false),
+            ("password", Some("password-hint"), false),
+            ("password_confirm", None, false),
+        ],
+    );
+    assert!(!html.contains("-error\""), "no error ids without errors");
+
+    let res = client
+        .post_form(
+            "/register",
+            &[
+                ("username", "a b"),
+                ("password", "short"),
+                ("password_confirm", "other"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = res.text().await.unwrap();
+    assert_fields(
+        &html,
+        "/register with errors",
+        &[
+            ("username", Some("username-hint username-error"), true),
+            ("password", Some("password-hint password-error"), true),
+            ("password_confirm", Some("password_confirm-error"), true),
+        ],
+    );
+    assert_eq!(
+        input_attribute(&html, "username", "value").as_deref(),
+        Some("a b")
+    );
+    assert_eq!(input_attribute(&html, "password", "value"), None);
+
+    let browser = app.logged_in_user("alice").await;
+    let html = browser.get("/account").await.text().await.unwrap();
+    assert_fields(
+        &html,
+        "/account",
+        &[
+            ("current_password", None, false),
+            ("new_password", Some("new_password-hint"), false),
+            ("new_password_confirm", None, false),
+        ],
+    );
+    let cases = [
+        (
+            PASSWORD,
+            "n3w-Sh1ny-passphrasX",
+            [
+                ("current_password", None, false),
+                ("new_password", Some("new_password-hint"), false),
+                (
+                    "new_password_confirm",
+                    Some("new_password_confirm-error"),
+                    true,
+                ),
+            ],
+        ),
+        (
+            "wrong-current-pw",
+            "n3w-Sh1ny-passphrase",
+            [
+                ("current_password", Some("current_password-error"), true),
+                ("new_password", Some("new_password-hint"), false),
+                ("new_password_confirm", None, false),
+            ],
+        ),
+    ];
+    for (current, confirm, fields) in cases {
+        let res = browser
+            .post_form(
+                "/account/password",
+                &[
+                    ("current_password", current),
+                    ("new_password", "n3w-Sh1ny-passphrase"),
+                    ("new_password_confirm", confirm),
+                ],
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let html = res.text().await.unwrap();
+        assert_fields(&html, "/account with an error", &fields);
+    }
+}

@@ -1,20 +1,11 @@
 //! Sessions (issue 3): rotation with reuse detection, the grace window,
 //! implicit refresh, the account page and what ends a session.
 
-use diesel::{Connection, sqlite::SqliteConnection};
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
-
-fn live_sessions(app: &TestApp, user_id: i32) -> usize {
-    let mut conn = SqliteConnection::establish(app.db_path.to_str().unwrap()).unwrap();
-    let now = chrono::Utc::now().timestamp();
-    portcullis::db::refresh_tokens::active_families(&mut conn, user_id, now)
-        .unwrap()
-        .len()
-}
 
 async fn refresh_api(app: &TestApp, token: &str) -> (StatusCode, Value) {
     let res = app.bearer_post("/token/refresh", token).await;
@@ -106,6 +97,26 @@ async fn ten_concurrent_refreshes_of_one_token_never_fork_the_family() {
         if grace == "10" {
             assert_eq!(ok.len(), 10, "inside the grace window every tab is served");
             assert_eq!(live_sessions(&app, 1), 1);
+        } else {
+            // No grace: the first use rotates, every other one is a replay of
+            // a retired token, which is reuse and revokes the family.
+            assert_eq!(ok.len(), 1, "grace 0: exactly one refresh succeeds");
+            let refused = results
+                .iter()
+                .filter(|(s, _)| *s == StatusCode::UNAUTHORIZED)
+                .count();
+            assert_eq!(refused, 9, "grace 0: the nine replays are refused");
+            assert_eq!(
+                live_sessions(&app, 1),
+                0,
+                "grace 0: the replays revoked the family"
+            );
+            let successor = ok[0]["refresh_token"].as_str().unwrap();
+            assert_eq!(
+                refresh_api(&app, successor).await.0,
+                StatusCode::UNAUTHORIZED,
+                "grace 0: the one successor died with its family"
+            );
         }
     }
 }
@@ -327,6 +338,16 @@ async fn the_account_page_lists_browser_and_api_sessions_and_marks_this_one() {
     assert!(html.contains("name=\"current_password\""));
 }
 
+/// The id in the "end session" form of the current session ("this device").
+fn this_session_id(html: &str) -> String {
+    let row = html
+        .split("<tr")
+        .find(|r| r.contains("this device"))
+        .expect("the current session");
+    let at = row.find("/account/sessions/").expect("an end form") + "/account/sessions/".len();
+    row[at..].split('/').next().unwrap().to_owned()
+}
+
 /// The id in the first "end session" form that is not the current one.
 fn other_session_id(html: &str) -> String {
     html.split("<tr")
@@ -362,12 +383,39 @@ async fn ending_one_session_from_the_account_page_revokes_only_that_one() {
     assert_eq!(live_sessions(&app, 1), 1, "this session lives on");
     let html = browser.get("/account").await.text().await.unwrap();
     assert_eq!(html.matches("/account/sessions/").count(), 1);
-    // Someone else's session id does nothing.
+    // Someone else's session id does nothing: bob names alice's live
+    // session (this browser's), and it lives on.
+    let alice_live = this_session_id(&html);
     let bob = app.logged_in_user("bob").await;
+    assert_eq!(live_sessions(&app, 2), 1);
     let res = bob
-        .post_form(&format!("/account/sessions/{other}/end"), &[])
+        .post_form(&format!("/account/sessions/{alice_live}/end"), &[])
         .await;
     assert_redirect_to(&res, "/account");
+    let bob_page = bob.get("/account").await;
+    assert_eq!(bob_page.status(), StatusCode::OK, "bob is still logged in");
+    let bob_page = bob_page.text().await.unwrap();
+    assert!(
+        bob_page.contains("That session had already ended."),
+        "bob is told nothing was ended"
+    );
+    assert_eq!(
+        bob_page.matches("/account/sessions/").count(),
+        1,
+        "bob's own session is listed, nobody else's"
+    );
+    assert_eq!(live_sessions(&app, 1), 1, "alice's session is still live");
+    assert_eq!(live_sessions(&app, 2), 1, "bob's session is untouched");
+    assert_eq!(
+        browser.post_form("/token/refresh", &[]).await.status(),
+        StatusCode::NO_CONTENT,
+        "alice's refresh token still refreshes"
+    );
+    assert_eq!(
+        bob.post_form("/token/refresh", &[]).await.status(),
+        StatusCode::NO_CONTENT,
+        "bob's refresh token still refreshes"
+    );
 }
 
 #[actix_web::test]
@@ -375,12 +423,7 @@ async fn ending_the_current_session_logs_this_browser_out() {
     let app = spawn_app().await;
     let browser = app.logged_in_user("alice").await;
     let html = browser.get("/account").await.text().await.unwrap();
-    let row = html
-        .split("<tr")
-        .find(|r| r.contains("this device"))
-        .unwrap();
-    let at = row.find("/account/sessions/").unwrap() + "/account/sessions/".len();
-    let id = row[at..].split('/').next().unwrap().to_owned();
+    let id = this_session_id(&html);
     let res = browser
         .post_form(&format!("/account/sessions/{id}/end"), &[])
         .await;

@@ -5,7 +5,7 @@
 
 use std::{
     io::{Read, Write},
-    net::{TcpListener, TcpStream},
+    net::TcpStream,
     path::PathBuf,
     process::{Child, Command, Stdio},
     sync::Mutex,
@@ -16,6 +16,8 @@ use fantoccini::{
     Client, ClientBuilder, Locator, elements::Element, wd::WebDriverCompatibleCommand,
 };
 use serde_json::{Value, json};
+
+use crate::helpers::{PORT_ATTEMPTS, free_port, listens_on};
 
 const DEFAULT_CHROMIUM: &str = "/usr/bin/chromium";
 const DEFAULT_CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -78,43 +80,45 @@ pub struct Driver {
 
 impl Driver {
     /// Starts chromedriver, or returns `None` (after printing why) when the
-    /// browser is not installed.
+    /// browser is not installed. The port is chosen here, so another process
+    /// (another test's chromedriver, say) may take it first: then chromedriver
+    /// exits or `/status` is answered by the other one, and it is started
+    /// again on a new port, a few times at most.
     pub fn start(test: &str) -> Option<Driver> {
         if !should_run(test) {
             return None;
         }
-        let port = free_port();
-        let child = Command::new(chromedriver_path())
-            .arg(format!("--port={port}"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver starts");
-        let driver = Driver {
-            child,
-            port,
-            profiles: Mutex::new(Vec::new()),
-        };
-        driver.wait_until_ready();
-        Some(driver)
+        let mut failures = Vec::new();
+        for _ in 0..PORT_ATTEMPTS {
+            let port = free_port();
+            let mut child = Command::new(chromedriver_path())
+                .arg(format!("--port={port}"))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("chromedriver starts");
+            match wait_until_ready(&mut child, port) {
+                Ok(()) => {
+                    return Some(Driver {
+                        child,
+                        port,
+                        profiles: Mutex::new(Vec::new()),
+                    });
+                }
+                Err(why) => {
+                    // Not a `Driver`: its Drop would send `/shutdown` to whoever owns the port.
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    failures.push(format!("port {port}: {why}"));
+                }
+            }
+        }
+        panic!("chromedriver did not start: {failures:?}");
     }
 
     fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
-    }
-
-    fn wait_until_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Some(body) = http_get(self.port, "/status")
-                && body.contains("\"ready\":true")
-            {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("chromedriver on port {} did not become ready", self.port);
     }
 
     /// A new headless Chromium with its own fresh profile (its own cookies).
@@ -170,11 +174,25 @@ impl Drop for Driver {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+/// Waits until the chromedriver `child` itself answers `/status` on `port`
+/// as ready. `Err` when the port turned out to be taken or it exited.
+fn wait_until_ready(child: &mut Child, port: u16) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait().expect("chromedriver status") {
+            return Err(format!("exited early ({status})"));
+        }
+        if let Some(body) = http_get(port, "/status")
+            && body.contains("\"ready\":true")
+        {
+            if listens_on(child.id(), port) {
+                return Ok(());
+            }
+            return Err("answered by another process".into());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("chromedriver on port {port} did not become ready");
 }
 
 /// A minimal blocking GET, usable from `Drop`.
