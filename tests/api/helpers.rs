@@ -191,7 +191,8 @@ impl TestApp {
 pub fn live_sessions(app: &TestApp, user_id: i32) -> usize {
     use diesel::Connection;
     let mut conn = diesel::SqliteConnection::establish(app.db_path.to_str().unwrap()).unwrap();
-    let now = chrono::Utc::now().timestamp();
+    use portcullis::clock::Clock;
+    let now = app.clock.now();
     portcullis::db::refresh_tokens::active_families(&mut conn, user_id, now)
         .unwrap()
         .len()

@@ -11,6 +11,7 @@ mod helpers;
 mod login;
 mod pages;
 mod register;
+mod session_core;
 mod sessions;
 mod startup;
 mod tokens;
