@@ -51,10 +51,12 @@ pub enum Login {
     },
 }
 
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum RegisterError {
     /// The name is taken, in any spelling of its case.
+    #[error("That username is already taken.")]
     UsernameTaken,
+    #[error(transparent)]
     Failed(AppError),
 }
 

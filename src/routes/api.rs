@@ -59,9 +59,7 @@ pub async fn register(
         .await
     {
         Ok(user) => user,
-        Err(RegisterError::UsernameTaken) => {
-            return Err(AppError::Conflict("That username is already taken.".into()));
-        }
+        Err(e @ RegisterError::UsernameTaken) => return Err(AppError::Conflict(e.to_string())),
         Err(RegisterError::Failed(e)) => return Err(e),
     };
     Ok(HttpResponse::Created().json(json!({ "id": user.id, "username": user.username })))

@@ -70,9 +70,9 @@ pub async fn register(
         .await
     {
         Ok(user) => user,
-        Err(RegisterError::UsernameTaken) => {
+        Err(e @ RegisterError::UsernameTaken) => {
             let mut errors = FormErrors::default();
-            errors.add("username", "That username is already taken.");
+            errors.add("username", e.to_string());
             return rerender(&req, StatusCode::CONFLICT, &form.username, errors);
         }
         Err(RegisterError::Failed(e)) => return Err(e),

@@ -310,6 +310,19 @@ impl Client {
         .await
     }
 
+    /// Submits the change-password form (with a fresh CSRF token).
+    pub async fn change_password(&self, current: &str, new: &str) -> Response {
+        self.post_form(
+            "/account/password",
+            &[
+                ("current_password", current),
+                ("new_password", new),
+                ("new_password_confirm", new),
+            ],
+        )
+        .await
+    }
+
     pub async fn login(&self, username: &str, password: &str) -> Response {
         self.post_form("/login", &[("username", username), ("password", password)])
             .await

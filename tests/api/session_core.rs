@@ -234,16 +234,7 @@ async fn a_token_of_an_ended_session_opens_protected_but_not_the_account_forms()
     assert_redirect_to(&res, "/login?next=%2Faccount");
     assert_logged_out_by(&res);
     let new_password = "an0ther-Long-passw0rd";
-    let res = browser
-        .post_form(
-            "/account/password",
-            &[
-                ("current_password", PASSWORD),
-                ("new_password", new_password),
-                ("new_password_confirm", new_password),
-            ],
-        )
-        .await;
+    let res = browser.change_password(PASSWORD, new_password).await;
     assert_redirect_to(&res, "/login?next=%2Faccount%2Fpassword");
     assert_eq!(
         app.api_login("alice", new_password).await.status(),

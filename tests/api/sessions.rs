@@ -467,16 +467,7 @@ async fn changing_the_password_ends_other_sessions_and_keeps_this_one() {
     let body: Value = app.api_login("alice", PASSWORD).await.json().await.unwrap();
     let other_refresh = body["refresh_token"].as_str().unwrap().to_owned();
     let new = "n3w-Sh1ny-passphrase";
-    let res = browser
-        .post_form(
-            "/account/password",
-            &[
-                ("current_password", PASSWORD),
-                ("new_password", new),
-                ("new_password_confirm", new),
-            ],
-        )
-        .await;
+    let res = browser.change_password(PASSWORD, new).await;
     assert_redirect_to(&res, "/account");
     assert_eq!(
         refresh_api(&app, &other_refresh).await.0,
