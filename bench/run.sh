@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Portcullis benchmarks (issue 6). Builds the release binary, serves it on a
+# Portcullis benchmarks. Builds the release binary, serves it on a
 # fresh temporary database with BCRYPT_COST=12, drives it with wrk over
 # loopback and writes the results into BENCHMARKS.md (between the
 # `bench:results` markers; the prose around them is kept).

@@ -1,4 +1,4 @@
-//! The attack suite (issue 4): each security claim backed by a test that
+//! The attack suite (reference §4, §6): each security claim backed by a test that
 //! attacks the running app, on the cookie and the Bearer path where both apply.
 
 #[path = "api/helpers.rs"]

@@ -1,4 +1,4 @@
-//! Enumeration resistance (issue 4, point 6): an unknown user and a wrong
+//! Enumeration resistance (reference §6): an unknown user and a wrong
 //! password get the same answer, and take the same time, at BCRYPT_COST=10.
 //! Its own test binary so no other test competes for the CPU while it measures.
 

@@ -1,4 +1,4 @@
-//! Login throttling (CONTRACT section 6): at most `LOGIN_MAX_FAILURES` failed
+//! Login throttling (reference §6): at most `LOGIN_MAX_FAILURES` failed
 //! logins per (client IP, username) in a `LOGIN_FAILURE_WINDOW`; after that
 //! every attempt on the pair is refused with 429 until the window passes, the
 //! right password included. Usernames count without regard to case, and

@@ -1,4 +1,4 @@
-//! JWT encoding and verification (CONTRACT section 4).
+//! JWT encoding and verification (reference §4).
 //!
 //! Verification accepts HS256 only, allows at most 5 s of clock skew, checks
 //! `nbf` when present, requires `exp`, and checks the token's `type`, so a

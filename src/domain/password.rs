@@ -1,4 +1,4 @@
-//! `Password`: a new password that satisfies the rules of CONTRACT section 2.
+//! `Password`: a new password that satisfies the rules of reference §2.
 //!
 //! 8 characters (Unicode scalar values) to 72 bytes: bcrypt ignores every byte
 //! after the 72nd, so a longer password is refused rather than silently cut.

@@ -1,4 +1,4 @@
-//! Sessions (issue 3): rotation with reuse detection, the grace window,
+//! Sessions (reference §4): rotation with reuse detection, the grace window,
 //! implicit refresh, the account page and what ends a session.
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};

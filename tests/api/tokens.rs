@@ -1,4 +1,4 @@
-//! Token rules (CONTRACT section 4) over HTTP, on both the Bearer and the cookie path.
+//! Token rules (reference §4) over HTTP, on both the Bearer and the cookie path.
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
