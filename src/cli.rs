@@ -84,7 +84,8 @@ fn accounts(config: &Config) -> Result<Accounts, String> {
     let secret = startup::resolve_secret(config, &db).map_err(|e| e.to_string())?;
     let keys = TokenKeys::new(secret.bytes(), Arc::new(SystemClock))
         .map_err(|e| format!("invalid setting JWT_SECRET_KEY: {e}"))?;
-    Ok(Accounts::new(db, keys, &startup::settings(config)))
+    Accounts::new(db, keys, Arc::new(SystemClock), &startup::settings(config))
+        .map_err(|e| e.to_string())
 }
 
 /// Runs one accounts call to completion on a small runtime of its own.
@@ -102,11 +103,12 @@ pub fn create_admin(config: &Config, name: &str) -> Result<String, String> {
     let password =
         Password::parse(&raw, username.as_str()).map_err(|e| format!("invalid password: {e}"))?;
     let accounts = accounts(config)?;
-    match block_on(accounts.register(username.clone(), password, Role::Admin))? {
+    match block_on(accounts.register(None, username.clone(), password, Role::Admin))? {
         Ok(user) => Ok(format!("created admin {} (id {})", user.username, user.id)),
         Err(RegisterError::UsernameTaken) => Err(format!(
             "user {username} already exists (use `portcullis promote {username}`)"
         )),
+        Err(RegisterError::TooMany(_)) => Err("too many registrations".into()),
         Err(RegisterError::Failed(e)) => Err(format!("cannot create the user: {e}")),
     }
 }

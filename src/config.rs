@@ -4,7 +4,9 @@
 //! configurations without touching the process environment. Secrets are
 //! redacted in `Debug` so a config can be logged.
 
-use std::{fmt, net::IpAddr, net::SocketAddr, path::PathBuf};
+use std::{fmt, net::SocketAddr, path::PathBuf};
+
+use crate::domain::IpNet;
 
 /// Shortest HMAC key accepted: HS256 wants at least the hash size.
 pub const MIN_SECRET_BYTES: usize = 32;
@@ -48,7 +50,10 @@ pub struct Config {
     pub bcrypt_cost: u32,
     pub login_max_failures: u32,
     pub login_failure_window: i64,
-    pub trusted_proxies: Vec<IpAddr>,
+    pub login_max_failures_per_ip: u32,
+    pub register_max_per_ip: u32,
+    /// Addresses and CIDR ranges whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpNet>,
     pub log_filter: String,
     /// Not a user setting: tests run small servers.
     pub workers: Option<usize>,
@@ -163,11 +168,8 @@ impl Config {
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
                 .map(|s| {
-                    s.parse::<IpAddr>().map_err(|_| {
-                        bad(
-                            "TRUSTED_PROXIES",
-                            format!("expected IP addresses separated by commas, got {s:?}"),
-                        )
+                    s.parse::<IpNet>().map_err(|e| {
+                        bad("TRUSTED_PROXIES", format!("{e} (a comma-separated list)"))
                     })
                 })
                 .collect::<Result<_, _>>()?,
@@ -188,6 +190,9 @@ impl Config {
             bcrypt_cost: number("BCRYPT_COST", 12, 4, 31)? as u32,
             login_max_failures: number("LOGIN_MAX_FAILURES", 10, 1, 1_000_000)? as u32,
             login_failure_window: number("LOGIN_FAILURE_WINDOW", 900, 1, day)?,
+            login_max_failures_per_ip: number("LOGIN_MAX_FAILURES_PER_IP", 100, 1, 1_000_000_000)?
+                as u32,
+            register_max_per_ip: number("REGISTER_MAX_PER_IP", 20, 1, 1_000_000_000)? as u32,
             trusted_proxies,
             log_filter: get("RUST_LOG").unwrap_or_else(|| "info".into()),
             workers: None,
@@ -221,6 +226,10 @@ mod tests {
         assert!(!c.cookie_secure);
         assert_eq!(c.bcrypt_cost, 12);
         assert_eq!((c.login_max_failures, c.login_failure_window), (10, 900));
+        assert_eq!(
+            (c.login_max_failures_per_ip, c.register_max_per_ip),
+            (100, 20)
+        );
         assert!(c.trusted_proxies.is_empty());
         assert_eq!(c.log_filter, "info");
     }
@@ -240,7 +249,10 @@ mod tests {
             ("BCRYPT_COST", "32"),
             ("LOGIN_MAX_FAILURES", "0"),
             ("LOGIN_FAILURE_WINDOW", "soon"),
+            ("LOGIN_MAX_FAILURES_PER_IP", "0"),
+            ("REGISTER_MAX_PER_IP", "many"),
             ("TRUSTED_PROXIES", "10.0.0.1,proxy.local"),
+            ("TRUSTED_PROXIES", "10.0.0.0/40"),
         ] {
             let err = config(&[(var, value)]).unwrap_err();
             assert_eq!(err.var, var, "{var}={value}");
@@ -269,11 +281,12 @@ mod tests {
     #[test]
     fn parses_lists_and_booleans() {
         let c = config(&[
-            ("TRUSTED_PROXIES", "10.0.0.1, ::1"),
+            ("TRUSTED_PROXIES", "10.0.0.0/8, 127.0.0.1, ::1"),
             ("COOKIE_SECURE", "true"),
         ])
         .unwrap();
-        assert_eq!(c.trusted_proxies.len(), 2);
+        assert_eq!(c.trusted_proxies.len(), 3);
+        assert!(c.trusted_proxies[0].contains("10.20.30.40".parse().unwrap()));
         assert!(c.cookie_secure);
     }
 

@@ -39,6 +39,10 @@ pub enum AppError {
     TooManyRequests { retry_after: u64 },
     #[error("The service is busy. Please try again in a moment.")]
     Unavailable,
+    /// More work is queued than can be done soon (password hashing): refused
+    /// at once rather than kept waiting.
+    #[error("The service is busy. Please try again in a few seconds.")]
+    Overloaded { retry_after: u64 },
     #[error("Something went wrong on our side.")]
     Internal(#[source] anyhow::Error),
 }
@@ -100,7 +104,7 @@ impl ResponseError for AppError {
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Unavailable | AppError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -113,7 +117,7 @@ impl ResponseError for AppError {
             AppError::Unauthorized(_) | AppError::LoginRequired { .. } => {
                 res.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
             }
-            AppError::TooManyRequests { retry_after } => {
+            AppError::TooManyRequests { retry_after } | AppError::Overloaded { retry_after } => {
                 res.insert_header((header::RETRY_AFTER, retry_after.to_string()));
             }
             AppError::Unavailable => {

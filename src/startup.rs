@@ -80,7 +80,7 @@ impl Application {
         })?;
         let port = listener.local_addr()?.port();
         let state = web::Data::new(AppState {
-            accounts: Accounts::new(db.clone(), keys, &settings(&config)),
+            accounts: Accounts::new(db.clone(), keys, clock.clone(), &settings(&config))?,
             cookies: CookiePolicy {
                 secure: config.cookie_secure,
                 access_ttl: config.access_token_ttl,
@@ -184,6 +184,8 @@ pub fn settings(config: &Config) -> Settings {
         reuse_grace: config.refresh_reuse_grace,
         login_max_failures: config.login_max_failures,
         login_failure_window: config.login_failure_window,
+        login_max_failures_per_ip: config.login_max_failures_per_ip,
+        register_max_per_ip: config.register_max_per_ip,
     }
 }
 

@@ -11,12 +11,13 @@ use std::sync::Arc;
 
 use super::{
     Client, Identity,
-    password::Hasher,
+    password::{self, Hasher, HasherLoad},
     refresh::{self, Refused},
-    throttle::LoginThrottle,
+    throttle::{Limits, Refusal, Throttle},
     tokens::{Issuer, TokenError, TokenKeys, TokenPair, TokenType},
 };
 use crate::{
+    clock::SharedClock,
     db::{Db, models::User, refresh_tokens, users},
     domain::{Password, PasswordError, Role, SessionId, UserId, Username},
     error::AppError,
@@ -31,6 +32,8 @@ pub struct Settings {
     pub reuse_grace: i64,
     pub login_max_failures: u32,
     pub login_failure_window: i64,
+    pub login_max_failures_per_ip: u32,
+    pub register_max_per_ip: u32,
 }
 
 /// The one message for an unknown user, a wrong password and a disabled
@@ -45,10 +48,9 @@ pub enum Login {
     Success(User),
     /// Wrong password, unknown user or disabled account: one answer for all.
     Failed,
-    /// Too many failures for this (client IP, username): try again later.
-    Locked {
-        retry_after: u64,
-    },
+    /// Too many failures for this (client, username) or this client: try
+    /// again later.
+    Locked(Refusal),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +58,9 @@ pub enum RegisterError {
     /// The name is taken, in any spelling of its case.
     #[error("That username is already taken.")]
     UsernameTaken,
+    /// Too many registrations from this client this hour.
+    #[error("Too many new accounts from your network. Please try again later.")]
+    TooMany(Refusal),
     #[error(transparent)]
     Failed(AppError),
 }
@@ -79,6 +84,8 @@ pub enum RefreshError {
 #[derive(Debug)]
 pub enum PasswordChangeError {
     WrongCurrent,
+    /// Too many wrong current passwords: they count as failed logins.
+    Locked(Refusal),
     Invalid(PasswordError),
     /// The session the request came from has ended (or the user is gone).
     SessionEnded,
@@ -150,22 +157,39 @@ pub struct Accounts {
     db: Db,
     hasher: Hasher,
     issuer: Arc<Issuer>,
-    throttle: LoginThrottle,
+    throttle: Throttle,
     reuse_grace: i64,
 }
 
 impl Accounts {
-    pub fn new(db: Db, keys: TokenKeys, settings: &Settings) -> Self {
-        Self {
+    /// Fails when bcrypt cannot hash at the configured cost (measured here,
+    /// on the dummy hash): a start-up error, not a surprise at first login.
+    pub fn new(
+        db: Db,
+        keys: TokenKeys,
+        clock: SharedClock,
+        settings: &Settings,
+    ) -> anyhow::Result<Self> {
+        let hasher = Hasher::new(settings.bcrypt_cost)
+            .map_err(|e| anyhow::anyhow!("invalid setting BCRYPT_COST: {e}"))?;
+        let limits = Limits {
+            max_failures: settings.login_max_failures,
+            max_failures_per_ip: settings.login_max_failures_per_ip,
+            failure_window: settings.login_failure_window,
+            max_registrations: settings.register_max_per_ip,
+        };
+        Ok(Self {
             db,
-            hasher: Hasher::new(settings.bcrypt_cost),
+            hasher,
             issuer: Arc::new(Issuer::new(keys, settings.access_ttl, settings.refresh_ttl)),
-            throttle: LoginThrottle::new(
-                settings.login_max_failures,
-                settings.login_failure_window,
-            ),
+            throttle: Throttle::new(limits, clock),
             reuse_grace: settings.reuse_grace,
-        }
+        })
+    }
+
+    /// The hasher's queue, for metrics.
+    pub fn hasher_load(&self) -> HasherLoad {
+        self.hasher.load()
     }
 
     fn now(&self) -> i64 {
@@ -178,14 +202,43 @@ impl Accounts {
         claims.identity().ok_or(TokenError::Invalid)
     }
 
-    /// Creates a user with a new bcrypt hash.
+    /// Creates a user with a new bcrypt hash. `client` is `None` for the
+    /// operator (the CLI), whom the registration limit does not apply to.
     pub async fn register(
         &self,
+        client: Option<&Client>,
         username: Username,
         password: Password,
         role: Role,
     ) -> Result<User, RegisterError> {
+        let reservation = match client {
+            Some(client) => Some(
+                self.throttle
+                    .reserve_registration(client_ip(client))
+                    .map_err(|refusal| {
+                        tracing::warn!(client_ip = %client_ip(client), "registration refused: too many from this client");
+                        RegisterError::TooMany(refusal)
+                    })?,
+            ),
+            None => None,
+        };
+        // A taken name is answered before the hash: it would cost a hash for
+        // nothing (the 409 says the name exists either way).
+        let name = username.as_str().to_owned();
+        let taken = self
+            .db
+            .run(move |conn| Ok(users::find_by_username(conn, &name)?.is_some()))
+            .await?;
+        if taken {
+            if let Some(r) = reservation {
+                r.done();
+            }
+            return Err(RegisterError::UsernameTaken);
+        }
         let hash = self.hasher.hash(password).await?;
+        if let Some(r) = reservation {
+            r.done();
+        }
         let now = self.now();
         let created = self
             .db
@@ -214,26 +267,31 @@ impl Accounts {
         username: &str,
         attempt: &str,
     ) -> Result<Login, AppError> {
-        let ip = client.ip.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into());
-        if let Err(retry_after) = self.throttle.check(ip, username) {
-            tracing::warn!(client_ip = %ip, "login refused: too many failures");
-            return Ok(Login::Locked { retry_after });
-        }
+        let ip = client_ip(client);
+        let reserved = match self.throttle.reserve_login(ip, username) {
+            Ok(reserved) => reserved,
+            Err(refusal) => {
+                tracing::warn!(client_ip = %ip, limit = refusal.kind(), "login refused: too many failures");
+                return Ok(Login::Locked(refusal));
+            }
+        };
         let name = username.to_owned();
         let user = self
             .db
             .run(move |conn| Ok(users::find_by_username(conn, &name)?))
             .await?;
         let hash = user.as_ref().map(|u| u.password_hash.clone());
+        // Refused (503) or abandoned here, the reservation is refunded.
         let valid = self.hasher.verify(attempt, hash).await?;
         match user {
             Some(user) if valid && !user.disabled => {
-                self.throttle.record_success(ip, username);
+                reserved.succeeded();
                 tracing::info!(user_id = user.id, client_ip = %ip, "login succeeded");
+                self.follow_cost(&user, attempt).await;
                 Ok(Login::Success(user))
             }
             known => {
-                self.throttle.record_failure(ip, username);
+                reserved.failed();
                 match known {
                     Some(u) => {
                         tracing::info!(user_id = u.id, disabled = u.disabled, client_ip = %ip, "login failed")
@@ -242,6 +300,32 @@ impl Accounts {
                 }
                 Ok(Login::Failed)
             }
+        }
+    }
+
+    /// A hash of another cost than `BCRYPT_COST` is replaced, now that the
+    /// password is at hand. Best effort: a busy hasher leaves it for the
+    /// next login.
+    async fn follow_cost(&self, user: &User, verified: &str) {
+        if password::cost_of(&user.password_hash) == Some(self.hasher.cost()) {
+            return;
+        }
+        let Ok(hash) = self.hasher.rehash(verified).await else {
+            return;
+        };
+        let (user_id, old) = (user.id, user.password_hash.clone());
+        let result = self
+            .db
+            .run(move |conn| Ok(users::replace_password_hash(conn, user_id, &old, &hash)?))
+            .await;
+        match result {
+            Ok(true) => tracing::info!(
+                user_id,
+                cost = self.hasher.cost(),
+                "password re-hashed at the configured cost"
+            ),
+            Ok(false) => {} // changed meanwhile: keep the newer hash
+            Err(e) => tracing::warn!(user_id, error = %e, "re-hashing the password failed"),
         }
     }
 
@@ -372,8 +456,10 @@ impl Accounts {
     /// Changes the password after checking the current one, then ends every
     /// other session: whoever else knew the old password is logged out. The
     /// session the request came from must still be live when it commits.
+    /// A wrong current password counts as a failed login of the user.
     pub async fn change_password(
         &self,
+        client: &Client,
         who: &Identity,
         current: &str,
         new: &str,
@@ -385,14 +471,23 @@ impl Accounts {
             .await?
             .ok_or(PasswordChangeError::SessionEnded)?;
         let new = Password::parse(new, &user.username).map_err(PasswordChangeError::Invalid)?;
+        let reserved = self
+            .throttle
+            .reserve_login(client_ip(client), &user.username)
+            .map_err(|refusal| {
+                tracing::warn!(user_id = %user_id, client_ip = %client_ip(client), "password change refused: too many failures");
+                PasswordChangeError::Locked(refusal)
+            })?;
         if !self
             .hasher
             .verify(current, Some(user.password_hash.clone()))
             .await?
         {
-            tracing::info!(user_id = %user_id, "password change refused: wrong current password");
+            reserved.failed();
+            tracing::info!(user_id = %user_id, client_ip = %client_ip(client), "password change refused: wrong current password");
             return Err(PasswordChangeError::WrongCurrent);
         }
+        reserved.succeeded();
         let new_hash = self.hasher.hash(new).await?;
         let (keep, now) = (who.session_id.clone(), self.now());
         let changed = self
@@ -479,6 +574,13 @@ impl Accounts {
         let now = self.now();
         self.db.run(move |conn| refresh::prune(conn, now)).await
     }
+}
+
+/// The address the limits count a client by (unknown: all unknowns together).
+fn client_ip(client: &Client) -> std::net::IpAddr {
+    client
+        .ip
+        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
 }
 
 /// The body of `Accounts::admin_act`, inside its transaction. Refusals are

@@ -1,30 +1,97 @@
-//! bcrypt hashing and verification, and `Hasher`, the threads they run on.
-//! The free functions are CPU-bound on purpose and must only run on those
+//! bcrypt hashing and verification, and `Hasher`, the threads they run on
+//! and the rules for getting a turn (reference §6).
+//!
+//! Hashing is admitted only while the machine can do it soon: the queue is
+//! bounded by what the threads can hash within `ADMIT_SECONDS` (the hash
+//! time is measured at start-up, on the dummy hash every unknown user is
+//! checked against); beyond that an attempt is refused at once
+//! (`AppError::Overloaded`, a 503 with `Retry-After`). A job whose caller has
+//! gone (the client disconnected, or gave up after `MAX_WAIT`) is skipped,
+//! not hashed. The threads run at `SCHED_BATCH`: normal weight, so other
+//! CPU-heavy work on the machine slows logins but never stops them, yet no
+//! wake-up preemption, so the workers that serve pages get the core first.
+//! The free functions are CPU-bound on purpose and must only run on these
 //! threads (never on an async worker).
 
 use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex, OnceLock, mpsc},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+        mpsc,
+    },
+    time::{Duration, Instant},
 };
 
 use tokio::sync::oneshot;
 
 use crate::{domain::Password, error::AppError};
 
+/// The queue holds what the threads can hash within this many seconds.
+pub const ADMIT_SECONDS: f64 = 3.0;
+
+/// The longest a caller waits for its hash to start.
+pub const MAX_WAIT: Duration = Duration::from_secs(5);
+
+/// Bounds on the queue whatever the measurement says.
+const MIN_QUEUE: usize = 4;
+const MAX_QUEUE: usize = 4096;
+
 /// Hashes and verifies passwords at one cost, on bcrypt's own threads.
 pub struct Hasher {
     cost: u32,
     pool: BcryptPool,
+    /// Jobs queued or running.
+    in_queue: Arc<AtomicUsize>,
+    capacity: usize,
+    /// The unknown-user dummy, at `cost`, computed once at start-up.
+    dummy: Arc<str>,
+    hash_time: Duration,
+}
+
+/// A snapshot for metrics and logs.
+#[derive(Debug, Clone, Copy)]
+pub struct HasherLoad {
+    pub in_queue: usize,
+    pub capacity: usize,
+    pub hash_time: Duration,
 }
 
 impl Hasher {
-    /// One thread per core: a login flood queues here instead of taking the
-    /// workers that serve pages.
-    pub fn new(cost: u32) -> Self {
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        Self {
+    /// One thread per core. Measures the hash time by computing the dummy
+    /// hash; fails (start-up error) if bcrypt cannot hash at `cost`.
+    pub fn new(cost: u32) -> Result<Self, bcrypt::BcryptError> {
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let started = Instant::now();
+        let dummy: Arc<str> = bcrypt::hash(crate::auth::random_id(), cost)?.into();
+        let hash_time = started.elapsed().max(Duration::from_micros(100));
+        let per_thread = ADMIT_SECONDS / hash_time.as_secs_f64();
+        let capacity = ((threads as f64 * per_thread) as usize).clamp(MIN_QUEUE, MAX_QUEUE);
+        tracing::info!(
             cost,
-            pool: BcryptPool::new(cores),
+            hash_ms = format!("{:.1}", hash_time.as_secs_f64() * 1000.0),
+            threads,
+            queue = capacity,
+            "password hashing ready"
+        );
+        Ok(Self {
+            cost,
+            pool: BcryptPool::new(threads),
+            in_queue: Arc::default(),
+            capacity,
+            dummy,
+            hash_time,
+        })
+    }
+
+    pub fn cost(&self) -> u32 {
+        self.cost
+    }
+
+    pub fn load(&self) -> HasherLoad {
+        HasherLoad {
+            in_queue: self.in_queue.load(Ordering::Relaxed),
+            capacity: self.capacity,
+            hash_time: self.hash_time,
         }
     }
 
@@ -35,14 +102,25 @@ impl Hasher {
             .map_err(AppError::internal)
     }
 
-    /// Checks an attempt; `None` (an unknown user) still costs one hash.
+    /// Hashes an attempt that just verified against a hash of another cost
+    /// (it met the rules of its day; today's rules are not re-applied).
+    pub async fn rehash(&self, verified: &str) -> Result<String, AppError> {
+        let (cost, attempt) = (self.cost, verified.to_owned());
+        self.run(move || bcrypt::hash(attempt, cost))
+            .await?
+            .map_err(AppError::internal)
+    }
+
+    /// Checks an attempt; `None` (an unknown user) still costs one hash,
+    /// against the dummy.
     pub async fn verify(&self, attempt: &str, hash: Option<String>) -> Result<bool, AppError> {
-        let (cost, attempt) = (self.cost, attempt.to_owned());
-        self.run(move || verify(&attempt, hash.as_deref(), cost))
+        let attempt = attempt.to_owned();
+        let dummy = self.dummy.clone();
+        self.run(move || verify(&attempt, hash.as_deref().unwrap_or(&dummy)) && hash.is_some())
             .await
     }
 
-    /// Runs bcrypt work on the pool, waiting in its queue for a free thread.
+    /// Runs bcrypt work on the pool if it is admitted.
     async fn run<T, F>(&self, work: F) -> Result<T, AppError>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -52,14 +130,50 @@ impl Hasher {
             // No thread could be started: the shared blocking pool still works.
             return Ok(tokio::task::spawn_blocking(work).await?);
         };
+        if self.in_queue.fetch_add(1, Ordering::AcqRel) >= self.capacity {
+            self.in_queue.fetch_sub(1, Ordering::AcqRel);
+            tracing::warn!(
+                queue = self.capacity,
+                "password hashing refused: queue full"
+            );
+            return Err(self.overloaded());
+        }
         let (done, result) = oneshot::channel();
-        jobs.send(Box::new(move || {
+        let deadline = Instant::now() + MAX_WAIT;
+        let in_queue = self.in_queue.clone();
+        let job: BcryptJob = Box::new(move || {
+            // Dropped when the job is done or skipped, whatever happens.
+            let _slot = Slot(in_queue);
+            if done.is_closed() || Instant::now() > deadline {
+                return; // nobody is waiting for this any more
+            }
             let _ = done.send(work());
-        }))
-        .map_err(|_| AppError::internal(anyhow::anyhow!("the bcrypt threads stopped")))?;
-        result
-            .await
-            .map_err(|_| AppError::internal(anyhow::anyhow!("a bcrypt job panicked")))
+        });
+        if jobs.send(job).is_err() {
+            return Err(AppError::internal(anyhow::anyhow!(
+                "the bcrypt threads stopped"
+            )));
+        }
+        match tokio::time::timeout(MAX_WAIT + 2 * self.hash_time, result).await {
+            Ok(Ok(value)) => Ok(value),
+            // The job was skipped (its deadline passed) or panicked.
+            Ok(Err(_)) | Err(_) => Err(self.overloaded()),
+        }
+    }
+
+    fn overloaded(&self) -> AppError {
+        AppError::Overloaded {
+            retry_after: ADMIT_SECONDS.ceil() as u64,
+        }
+    }
+}
+
+/// Frees a queue place when dropped.
+struct Slot(Arc<AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -70,14 +184,8 @@ pub fn hash(password: &Password, cost: u32) -> Result<String, bcrypt::BcryptErro
     bcrypt::hash(password.expose(), cost)
 }
 
-/// Checks a login attempt. `hash` is `None` for an unknown user: we still pay
-/// for a full bcrypt verification against a dummy hash of the same cost, so
-/// response time does not reveal whether the username exists.
-pub fn verify(attempt: &str, hash: Option<&str>, cost: u32) -> bool {
-    let Some(hash) = hash else {
-        let _ = bcrypt::verify(attempt.as_bytes(), &dummy_hash(cost));
-        return false;
-    };
+/// Checks an attempt against a hash (for an unknown user, the dummy).
+pub fn verify(attempt: &str, hash: &str) -> bool {
     // A login attempt over 72 bytes cannot match a password we accepted;
     // refusing it here keeps bcrypt from comparing a truncated prefix.
     if attempt.len() > crate::domain::PASSWORD_MAX_BYTES {
@@ -87,17 +195,9 @@ pub fn verify(attempt: &str, hash: Option<&str>, cost: u32) -> bool {
     bcrypt::verify(attempt.as_bytes(), hash).unwrap_or(false)
 }
 
-fn dummy_hash(cost: u32) -> String {
-    static DUMMIES: OnceLock<Mutex<HashMap<u32, String>>> = OnceLock::new();
-    let map = DUMMIES.get_or_init(Default::default);
-    if let Some(hash) = map.lock().ok().and_then(|m| m.get(&cost).cloned()) {
-        return hash;
-    }
-    let fresh = bcrypt::hash(crate::auth::random_id(), cost).unwrap_or_default();
-    if let Ok(mut m) = map.lock() {
-        m.entry(cost).or_insert_with(|| fresh.clone());
-    }
-    fresh
+/// The cost a stored hash was made with (`$2b$12$…` → 12).
+pub fn cost_of(hash: &str) -> Option<u32> {
+    hash.split('$').nth(2)?.parse().ok()
 }
 
 type BcryptJob = Box<dyn FnOnce() + Send>;
@@ -117,11 +217,14 @@ impl BcryptPool {
                 std::thread::Builder::new()
                     .name(format!("bcrypt-{i}"))
                     .spawn(move || {
-                        idle_priority();
+                        batch_priority();
                         loop {
                             // The guard is dropped before the job runs.
-                            let next = queue.lock().map(|q| q.recv());
-                            let Ok(Ok(job)) = next else {
+                            let next = queue
+                                .lock()
+                                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                                .recv();
+                            let Ok(job) = next else {
                                 return; // the app, and with it the sender, is gone
                             };
                             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
@@ -136,24 +239,24 @@ impl BcryptPool {
     }
 }
 
-/// Moves the calling thread to `SCHED_IDLE`: it runs only when no normal
-/// thread wants the core, and a waking worker preempts it at once. An
-/// unprivileged thread may lower its priority but never raise it again, hence
-/// dedicated threads. On failure it keeps normal priority: slower pages
-/// during a login flood, not an error.
+/// Moves the calling thread to `SCHED_BATCH`: the same share of the CPU as
+/// any normal thread when both want it (so a busy machine slows logins, it
+/// does not stop them, unlike `SCHED_IDLE`), but it never preempts a thread
+/// that wakes up: a worker with a page to serve gets the core first. On
+/// failure it keeps normal scheduling.
 #[cfg(target_os = "linux")]
-fn idle_priority() {
+fn batch_priority() {
     let param = libc::sched_param { sched_priority: 0 };
     // SAFETY: pid 0 is the calling thread; `param` is a valid `sched_param`
     // that outlives the call, which only reads it.
-    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
+    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) };
     if rc != 0 {
-        tracing::warn!("cannot lower the bcrypt threads' CPU priority");
+        tracing::warn!("cannot move the bcrypt threads to SCHED_BATCH");
     }
 }
 
 #[cfg(not(target_os = "linux"))]
-fn idle_priority() {}
+fn batch_priority() {}
 
 #[cfg(test)]
 mod tests {
@@ -163,14 +266,10 @@ mod tests {
     fn a_hash_verifies_its_password_and_nothing_else() {
         let pw = Password::parse("xK9#mQ2v-long", "alice").unwrap();
         let h = hash(&pw, 4).unwrap();
-        assert!(verify("xK9#mQ2v-long", Some(&h), 4));
-        assert!(!verify("xK9#mQ2v-lonG", Some(&h), 4));
-        assert!(!verify("", Some(&h), 4));
-    }
-
-    #[test]
-    fn unknown_users_never_verify() {
-        assert!(!verify("anything", None, 4));
+        assert!(verify("xK9#mQ2v-long", &h));
+        assert!(!verify("xK9#mQ2v-lonG", &h));
+        assert!(!verify("", &h));
+        assert_eq!(cost_of(&h), Some(4));
     }
 
     #[test]
@@ -178,7 +277,87 @@ mod tests {
         let exactly_72 = "k3".repeat(36);
         let pw = Password::parse(&exactly_72, "alice").unwrap();
         let h = hash(&pw, 4).unwrap();
-        assert!(verify(&exactly_72, Some(&h), 4));
-        assert!(!verify(&format!("{exactly_72}extra"), Some(&h), 4));
+        assert!(verify(&exactly_72, &h));
+        assert!(!verify(&format!("{exactly_72}extra"), &h));
+    }
+
+    #[actix_web::test]
+    async fn unknown_users_never_verify_and_cost_a_hash() {
+        let hasher = Hasher::new(4).unwrap();
+        assert!(!hasher.verify("anything", None).await.unwrap());
+        assert_eq!(cost_of(&hasher.dummy), Some(4));
+    }
+
+    /// Occupies `n` queue places with jobs that wait until released.
+    fn hold(
+        hasher: &Arc<Hasher>,
+        n: usize,
+    ) -> (
+        mpsc::Sender<()>,
+        Vec<tokio::task::JoinHandle<Result<(), AppError>>>,
+    ) {
+        let (release, gate) = mpsc::channel::<()>();
+        let gate = Arc::new(Mutex::new(gate));
+        let held = (0..n)
+            .map(|_| {
+                let (h, gate) = (hasher.clone(), gate.clone());
+                actix_web::rt::spawn(async move {
+                    h.run(move || {
+                        let _ = gate.lock().unwrap().recv();
+                    })
+                    .await
+                })
+            })
+            .collect();
+        (release, held)
+    }
+
+    async fn until(mut done: impl FnMut() -> bool) {
+        while !done() {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[actix_web::test]
+    async fn a_full_queue_refuses_at_once_and_frees_its_places() {
+        let hasher = Arc::new(Hasher::new(4).unwrap());
+        let capacity = hasher.load().capacity;
+        let (release, held) = hold(&hasher, capacity);
+        until(|| hasher.load().in_queue == capacity).await;
+        let refused = hasher.run(|| ()).await;
+        assert!(matches!(
+            refused,
+            Err(AppError::Overloaded { retry_after: 3 })
+        ));
+        for _ in 0..capacity {
+            release.send(()).unwrap();
+        }
+        for job in held {
+            job.await.unwrap().unwrap();
+        }
+        assert_eq!(hasher.load().in_queue, 0, "every place is free again");
+        assert!(hasher.run(|| ()).await.is_ok());
+    }
+
+    #[actix_web::test]
+    async fn a_job_whose_caller_left_is_skipped() {
+        use futures_util::FutureExt;
+        let hasher = Arc::new(Hasher::new(4).unwrap());
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let (release, held) = hold(&hasher, threads);
+        until(|| hasher.load().in_queue == threads).await;
+        let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = ran.clone();
+        let mut abandoned = Box::pin(hasher.run(move || flag.store(true, Ordering::SeqCst)));
+        assert!((&mut abandoned).now_or_never().is_none(), "queued");
+        drop(abandoned); // the client went away
+        for _ in 0..threads {
+            release.send(()).unwrap();
+        }
+        for job in held {
+            job.await.unwrap().unwrap();
+        }
+        until(|| hasher.load().in_queue == 0).await;
+        assert!(!ran.load(Ordering::SeqCst), "the abandoned job never ran");
     }
 }

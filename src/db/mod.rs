@@ -12,7 +12,7 @@ pub mod users;
 use std::{
     path::Path,
     sync::{Arc, Mutex, PoisonError},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use diesel::{
@@ -32,6 +32,11 @@ pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
 /// How long a writer waits for SQLite's lock before giving up (→ 503).
 const BUSY_TIMEOUT_MS: u32 = 5_000;
+
+/// How long a request may wait for its turn at the database (→ 503): with
+/// the pool's and SQLite's own timeouts below it, no request waits for the
+/// database for more than 30 s.
+pub const MAX_WAIT: Duration = Duration::from_secs(20);
 
 /// Why the database could not be opened; always reported as a `DATABASE_URL` problem.
 #[derive(Debug, thiserror::Error)]
@@ -137,19 +142,20 @@ impl Db {
     }
 
     /// Runs Diesel work on the blocking pool (getting the connection
-    /// included: it can wait for SQLite's lock).
+    /// included: it can wait for SQLite's lock). A request that cannot start
+    /// its work within `MAX_WAIT` gets `Unavailable` (a 503) instead.
     pub async fn run<T, F>(&self, work: F) -> Result<T, AppError>
     where
         F: FnOnce(&mut SqliteConnection) -> Result<T, AppError> + Send + 'static,
         T: Send + 'static,
     {
-        let _slot = self
-            .slots
-            .acquire()
+        let deadline = Instant::now() + MAX_WAIT;
+        let _slot = tokio::time::timeout(MAX_WAIT, self.slots.acquire())
             .await
+            .map_err(|_| AppError::Unavailable)?
             .map_err(|e| AppError::Internal(e.into()))?;
         let db = self.clone();
-        tokio::task::spawn_blocking(move || db.blocking(work)).await?
+        tokio::task::spawn_blocking(move || db.blocking_until(deadline, work)).await?
     }
 
     /// Runs Diesel work on this thread (start-up, the CLI, the blocking pool).
@@ -157,7 +163,19 @@ impl Db {
     where
         F: FnOnce(&mut SqliteConnection) -> Result<T, AppError>,
     {
+        self.blocking_until(Instant::now() + MAX_WAIT, work)
+    }
+
+    fn blocking_until<T, F>(&self, deadline: Instant, work: F) -> Result<T, AppError>
+    where
+        F: FnOnce(&mut SqliteConnection) -> Result<T, AppError>,
+    {
         let _turn = self.turn.lock().unwrap_or_else(PoisonError::into_inner);
+        // Each turn is short and only a few threads wait here, but a caller
+        // whose deadline passed while waiting gets its 503 without the work.
+        if Instant::now() > deadline {
+            return Err(AppError::Unavailable);
+        }
         let mut conn = self.pool.get()?;
         work(&mut conn)
     }

@@ -76,6 +76,20 @@ pub fn set_password_hash(conn: &mut SqliteConnection, user_id: i32, hash: &str) 
         .map(drop)
 }
 
+/// Replaces the hash only if it is still `old` (a password change in the
+/// meantime wins); returns whether it did.
+pub fn replace_password_hash(
+    conn: &mut SqliteConnection,
+    user_id: i32,
+    old: &str,
+    new: &str,
+) -> QueryResult<bool> {
+    diesel::update(users.find(user_id).filter(password_hash.eq(old)))
+        .set(password_hash.eq(new))
+        .execute(conn)
+        .map(|n| n == 1)
+}
+
 /// Admins who can still act: enabled accounts with the admin role.
 pub fn count_active_admins(conn: &mut SqliteConnection) -> QueryResult<i64> {
     users

@@ -3,11 +3,13 @@
 //! HTTP, SQL or secrets, and nothing here imports the rest of the crate.
 
 mod ids;
+mod net;
 mod password;
 mod role;
 mod username;
 
 pub use ids::{SessionId, UserId};
+pub use net::{BadIpNet, IpNet, canonical as canonical_ip, client_key};
 pub use password::{
     MAX_BYTES as PASSWORD_MAX_BYTES, MIN_CHARS as PASSWORD_MIN_CHARS, Password, PasswordError,
 };

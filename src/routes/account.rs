@@ -3,7 +3,7 @@
 //! live (reference §4).
 
 use actix_session::Session;
-use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
+use actix_web::{HttpRequest, HttpResponse, http::StatusCode, http::header, web};
 use serde::Deserialize;
 
 use crate::{
@@ -91,7 +91,12 @@ pub async fn change_password(
     }
     let outcome = state
         .accounts
-        .change_password(&user.identity, &form.current_password, &form.new_password)
+        .change_password(
+            &state.client(&req),
+            &user.identity,
+            &form.current_password,
+            &form.new_password,
+        )
         .await;
     match outcome {
         Ok(()) => {
@@ -112,6 +117,22 @@ pub async fn change_password(
                 errors,
             )
             .await
+        }
+        Err(PasswordChangeError::Locked(refusal)) => {
+            errors.add(
+                "current_password",
+                format!(
+                    "Too many wrong passwords. Please try again in {}.",
+                    super::login::wait_text(refusal.retry_after())
+                ),
+            );
+            let mut res =
+                render(&req, &state, &user, StatusCode::TOO_MANY_REQUESTS, errors).await?;
+            res.headers_mut().insert(
+                header::RETRY_AFTER,
+                header::HeaderValue::from(refusal.retry_after()),
+            );
+            Ok(res)
         }
         Err(PasswordChangeError::Invalid(e)) => {
             errors.add("new_password", e.to_string());

@@ -34,6 +34,7 @@ fn pair_json(pair: &TokenPair) -> HttpResponse {
 }
 
 pub async fn register(
+    req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Json<Credentials>,
 ) -> Result<HttpResponse, AppError> {
@@ -55,11 +56,16 @@ pub async fn register(
     };
     let user = match state
         .accounts
-        .register(username, password, Role::User)
+        .register(Some(&state.client(&req)), username, password, Role::User)
         .await
     {
         Ok(user) => user,
         Err(e @ RegisterError::UsernameTaken) => return Err(AppError::Conflict(e.to_string())),
+        Err(RegisterError::TooMany(refusal)) => {
+            return Err(AppError::TooManyRequests {
+                retry_after: refusal.retry_after(),
+            });
+        }
         Err(RegisterError::Failed(e)) => return Err(e),
     };
     Ok(HttpResponse::Created().json(json!({ "id": user.id, "username": user.username })))
@@ -78,7 +84,11 @@ pub async fn login(
     {
         Login::Success(user) => user,
         Login::Failed => return Err(AppError::Unauthorized(LOGIN_FAILED.into())),
-        Login::Locked { retry_after } => return Err(AppError::TooManyRequests { retry_after }),
+        Login::Locked(refusal) => {
+            return Err(AppError::TooManyRequests {
+                retry_after: refusal.retry_after(),
+            });
+        }
     };
     let pair = state.accounts.open_session(&client, &user, None).await?;
     Ok(pair_json(&pair))

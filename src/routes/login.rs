@@ -82,13 +82,13 @@ pub async fn login(
             return Ok(decide(see_other(target), SessionChange::Opened(pair)));
         }
         Login::Failed => (StatusCode::UNAUTHORIZED, LOGIN_FAILED.to_owned(), None),
-        Login::Locked { retry_after } => (
+        Login::Locked(refusal) => (
             StatusCode::TOO_MANY_REQUESTS,
             format!(
                 "Too many failed attempts. Please try again in {}.",
-                wait_text(retry_after)
+                wait_text(refusal.retry_after())
             ),
-            Some(retry_after),
+            Some(refusal.retry_after()),
         ),
     };
     let mut res = views::render(
@@ -107,7 +107,7 @@ pub async fn login(
     Ok(res)
 }
 
-fn wait_text(seconds: u64) -> String {
+pub fn wait_text(seconds: u64) -> String {
     match seconds {
         0..=1 => "a second".into(),
         2..=90 => format!("{seconds} seconds"),

@@ -1,7 +1,7 @@
 //! `GET|POST /register`: the registration form.
 
 use actix_session::Session;
-use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
+use actix_web::{HttpRequest, HttpResponse, http::StatusCode, http::header, web};
 use serde::Deserialize;
 
 use crate::{
@@ -66,7 +66,7 @@ pub async fn register(
 
     let user = match state
         .accounts
-        .register(username, password, Role::User)
+        .register(Some(&state.client(&req)), username, password, Role::User)
         .await
     {
         Ok(user) => user,
@@ -74,6 +74,22 @@ pub async fn register(
             let mut errors = FormErrors::default();
             errors.add("username", e.to_string());
             return rerender(&req, StatusCode::CONFLICT, &form.username, errors);
+        }
+        Err(RegisterError::TooMany(refusal)) => {
+            let mut errors = FormErrors::default();
+            errors.add(
+                "username",
+                format!(
+                    "Too many new accounts from your network. Please try again in {}.",
+                    super::login::wait_text(refusal.retry_after())
+                ),
+            );
+            let mut res = rerender(&req, StatusCode::TOO_MANY_REQUESTS, &form.username, errors)?;
+            res.headers_mut().insert(
+                header::RETRY_AFTER,
+                header::HeaderValue::from(refusal.retry_after()),
+            );
+            return Ok(res);
         }
         Err(RegisterError::Failed(e)) => return Err(e),
     };

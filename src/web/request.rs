@@ -8,7 +8,10 @@ use actix_web::{
     http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, USER_AGENT},
 };
 
-use crate::auth::Client;
+use crate::{
+    auth::Client,
+    domain::{IpNet, canonical_ip},
+};
 
 pub fn has_json_body(headers: &HeaderMap) -> bool {
     header_str(headers, CONTENT_TYPE).is_some_and(|v| {
@@ -37,7 +40,7 @@ fn header_str(headers: &HeaderMap, name: actix_web::http::header::HeaderName) ->
 }
 
 /// The client as the accounts see it.
-pub fn client(req: &HttpRequest, trusted: &[IpAddr]) -> Client {
+pub fn client(req: &HttpRequest, trusted: &[IpNet]) -> Client {
     Client {
         ip: client_ip(req, trusted),
         user_agent: user_agent(req),
@@ -47,9 +50,11 @@ pub fn client(req: &HttpRequest, trusted: &[IpAddr]) -> Client {
 /// The client's address: the peer, unless the peer is a trusted proxy, in
 /// which case the right-most `X-Forwarded-For` entry that is not itself a
 /// trusted proxy. Untrusted peers cannot change the answer with headers.
-pub fn client_ip(req: &HttpRequest, trusted: &[IpAddr]) -> Option<IpAddr> {
-    let peer = req.peer_addr()?.ip();
-    if !trusted.contains(&peer) {
+/// IPv4-mapped IPv6 addresses are their IPv4 address throughout.
+pub fn client_ip(req: &HttpRequest, trusted: &[IpNet]) -> Option<IpAddr> {
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|net| net.contains(ip));
+    let peer = canonical_ip(req.peer_addr()?.ip());
+    if !is_trusted(peer) {
         return Some(peer);
     }
     let forwarded = req
@@ -60,8 +65,8 @@ pub fn client_ip(req: &HttpRequest, trusted: &[IpAddr]) -> Option<IpAddr> {
         .map(str::trim)
         .collect::<Vec<_>>();
     for hop in forwarded.iter().rev() {
-        match hop.parse::<IpAddr>() {
-            Ok(ip) if trusted.contains(&ip) => continue,
+        match hop.parse::<IpAddr>().map(canonical_ip) {
+            Ok(ip) if is_trusted(ip) => continue,
             Ok(ip) => return Some(ip),
             Err(_) => break,
         }

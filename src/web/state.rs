@@ -1,16 +1,17 @@
 //! `AppState`: the services every handler shares, built once at start-up.
 
-use std::net::IpAddr;
-
 use actix_web::HttpRequest;
 
 use super::{request, session_cookies::CookiePolicy};
-use crate::auth::{Accounts, Client};
+use crate::{
+    auth::{Accounts, Client},
+    domain::IpNet,
+};
 
 pub struct AppState {
     pub accounts: Accounts,
     pub cookies: CookiePolicy,
-    pub trusted_proxies: Vec<IpAddr>,
+    pub trusted_proxies: Vec<IpNet>,
 }
 
 impl AppState {

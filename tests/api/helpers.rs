@@ -40,6 +40,10 @@ fn test_settings(dir: &tempfile::TempDir, overrides: &[(&str, &str)]) -> HashMap
         ),
         ("JWT_SECRET_KEY", SECRET.to_owned()),
         ("BCRYPT_COST", "4".to_owned()),
+        // Every test client is 127.0.0.1: the per-client limits are for the
+        // tests of the limits, which set them low again.
+        ("REGISTER_MAX_PER_IP", "100000".to_owned()),
+        ("LOGIN_MAX_FAILURES_PER_IP", "100000".to_owned()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
