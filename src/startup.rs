@@ -140,6 +140,15 @@ impl Application {
                 .wrap(headers::middleware(secure))
                 .wrap(from_fn(request_log::log_requests))
         })
+        // The socket of each connection, so the hasher can tell whether a
+        // client is still there (`auth::Connection`).
+        .on_connect(|conn, ext| {
+            #[cfg(unix)]
+            if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+                use std::os::fd::AsRawFd;
+                ext.insert(crate::auth::Connection(tcp.as_raw_fd()));
+            }
+        })
         .listen(listener)?
         // Signals are ours (see `run_until_stopped`): actix treats Ctrl-C as a
         // forced stop that drops requests in flight.

@@ -235,7 +235,10 @@ impl Accounts {
             }
             return Err(RegisterError::UsernameTaken);
         }
-        let hash = self.hasher.hash(password).await?;
+        let hash = self
+            .hasher
+            .hash(password, client.and_then(|c| c.connection))
+            .await?;
         if let Some(r) = reservation {
             r.done();
         }
@@ -282,7 +285,7 @@ impl Accounts {
             .await?;
         let hash = user.as_ref().map(|u| u.password_hash.clone());
         // Refused (503) or abandoned here, the reservation is refunded.
-        let valid = self.hasher.verify(attempt, hash).await?;
+        let valid = self.hasher.verify(attempt, hash, client.connection).await?;
         match user {
             Some(user) if valid && !user.disabled => {
                 reserved.succeeded();
@@ -480,7 +483,7 @@ impl Accounts {
             })?;
         if !self
             .hasher
-            .verify(current, Some(user.password_hash.clone()))
+            .verify(current, Some(user.password_hash.clone()), client.connection)
             .await?
         {
             reserved.failed();
@@ -488,7 +491,7 @@ impl Accounts {
             return Err(PasswordChangeError::WrongCurrent);
         }
         reserved.succeeded();
-        let new_hash = self.hasher.hash(new).await?;
+        let new_hash = self.hasher.hash(new, client.connection).await?;
         let (keep, now) = (who.session_id.clone(), self.now());
         let changed = self
             .db

@@ -19,11 +19,49 @@ pub use accounts::Accounts;
 use crate::domain::{Role, SessionId, UserId};
 
 /// Who is on the other end of a request, as far as the accounts care: the
-/// client IP (after `TRUSTED_PROXIES`) and a printable user agent.
+/// client IP (after `TRUSTED_PROXIES`), a printable user agent, and the
+/// connection, to tell whether it is still there.
 #[derive(Debug, Clone, Default)]
 pub struct Client {
     pub ip: Option<IpAddr>,
     pub user_agent: String,
+    pub connection: Option<Connection>,
+}
+
+/// The client's TCP connection, as the operating system's socket.
+///
+/// actix does not drop a handler whose client disconnected, so before it
+/// spends a password hash on a request, the hasher asks the socket itself:
+/// a peek that reads 0 bytes means the client closed its end. The socket
+/// stays open for as long as the request is in flight (its connection owns
+/// it), which is as long as anyone can ask.
+#[derive(Debug, Clone, Copy)]
+pub struct Connection(pub i32);
+
+impl Connection {
+    /// True when the peer has closed the connection.
+    pub fn gone(self) -> bool {
+        #[cfg(unix)]
+        {
+            let mut byte = 0u8;
+            // SAFETY: `byte` is a valid 1-byte buffer for the duration of the
+            // call; MSG_PEEK leaves the data in the socket and MSG_DONTWAIT
+            // never blocks. A descriptor that is not a socket just fails.
+            let n = unsafe {
+                libc::recv(
+                    self.0,
+                    (&mut byte as *mut u8).cast(),
+                    1,
+                    libc::MSG_PEEK | libc::MSG_DONTWAIT,
+                )
+            };
+            n == 0
+        }
+        #[cfg(not(unix))]
+        {
+            false
+        }
+    }
 }
 
 /// The authenticated user, as a verified access token describes them.

@@ -24,6 +24,7 @@ use std::{
 
 use tokio::sync::oneshot;
 
+use super::Connection;
 use crate::{domain::Password, error::AppError};
 
 /// The queue holds what the threads can hash within this many seconds.
@@ -95,9 +96,13 @@ impl Hasher {
         }
     }
 
-    pub async fn hash(&self, password: Password) -> Result<String, AppError> {
+    pub async fn hash(
+        &self,
+        password: Password,
+        caller: Option<Connection>,
+    ) -> Result<String, AppError> {
         let cost = self.cost;
-        self.run(move || hash(&password, cost))
+        self.run(caller, move || hash(&password, cost))
             .await?
             .map_err(AppError::internal)
     }
@@ -106,22 +111,31 @@ impl Hasher {
     /// (it met the rules of its day; today's rules are not re-applied).
     pub async fn rehash(&self, verified: &str) -> Result<String, AppError> {
         let (cost, attempt) = (self.cost, verified.to_owned());
-        self.run(move || bcrypt::hash(attempt, cost))
+        self.run(None, move || bcrypt::hash(attempt, cost))
             .await?
             .map_err(AppError::internal)
     }
 
     /// Checks an attempt; `None` (an unknown user) still costs one hash,
     /// against the dummy.
-    pub async fn verify(&self, attempt: &str, hash: Option<String>) -> Result<bool, AppError> {
+    pub async fn verify(
+        &self,
+        attempt: &str,
+        hash: Option<String>,
+        caller: Option<Connection>,
+    ) -> Result<bool, AppError> {
         let attempt = attempt.to_owned();
         let dummy = self.dummy.clone();
-        self.run(move || verify(&attempt, hash.as_deref().unwrap_or(&dummy)) && hash.is_some())
-            .await
+        self.run(caller, move || {
+            verify(&attempt, hash.as_deref().unwrap_or(&dummy)) && hash.is_some()
+        })
+        .await
     }
 
-    /// Runs bcrypt work on the pool if it is admitted.
-    async fn run<T, F>(&self, work: F) -> Result<T, AppError>
+    /// Runs bcrypt work on the pool if it is admitted. `caller` is the
+    /// client's connection: if it has closed when the job's turn comes, the
+    /// job is skipped.
+    async fn run<T, F>(&self, caller: Option<Connection>, work: F) -> Result<T, AppError>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
@@ -138,13 +152,15 @@ impl Hasher {
             );
             return Err(self.overloaded());
         }
+        // The place is the caller's until it has its answer or goes away
+        // (the client disconnected and this future was dropped): a job
+        // nobody waits for is no work, it is skipped when its turn comes.
+        let _place = Place(self.in_queue.clone());
         let (done, result) = oneshot::channel();
         let deadline = Instant::now() + MAX_WAIT;
-        let in_queue = self.in_queue.clone();
         let job: BcryptJob = Box::new(move || {
-            // Dropped when the job is done or skipped, whatever happens.
-            let _slot = Slot(in_queue);
-            if done.is_closed() || Instant::now() > deadline {
+            let abandoned = done.is_closed() || caller.is_some_and(Connection::gone);
+            if abandoned || Instant::now() > deadline {
                 return; // nobody is waiting for this any more
             }
             let _ = done.send(work());
@@ -168,10 +184,10 @@ impl Hasher {
     }
 }
 
-/// Frees a queue place when dropped.
-struct Slot(Arc<AtomicUsize>);
+/// A place in the queue, freed when dropped.
+struct Place(Arc<AtomicUsize>);
 
-impl Drop for Slot {
+impl Drop for Place {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
     }
@@ -284,7 +300,7 @@ mod tests {
     #[actix_web::test]
     async fn unknown_users_never_verify_and_cost_a_hash() {
         let hasher = Hasher::new(4).unwrap();
-        assert!(!hasher.verify("anything", None).await.unwrap());
+        assert!(!hasher.verify("anything", None, None).await.unwrap());
         assert_eq!(cost_of(&hasher.dummy), Some(4));
     }
 
@@ -302,7 +318,7 @@ mod tests {
             .map(|_| {
                 let (h, gate) = (hasher.clone(), gate.clone());
                 actix_web::rt::spawn(async move {
-                    h.run(move || {
+                    h.run(None, move || {
                         let _ = gate.lock().unwrap().recv();
                     })
                     .await
@@ -324,7 +340,7 @@ mod tests {
         let capacity = hasher.load().capacity;
         let (release, held) = hold(&hasher, capacity);
         until(|| hasher.load().in_queue == capacity).await;
-        let refused = hasher.run(|| ()).await;
+        let refused = hasher.run(None, || ()).await;
         assert!(matches!(
             refused,
             Err(AppError::Overloaded { retry_after: 3 })
@@ -336,7 +352,7 @@ mod tests {
             job.await.unwrap().unwrap();
         }
         assert_eq!(hasher.load().in_queue, 0, "every place is free again");
-        assert!(hasher.run(|| ()).await.is_ok());
+        assert!(hasher.run(None, || ()).await.is_ok());
     }
 
     #[actix_web::test]
@@ -348,7 +364,7 @@ mod tests {
         until(|| hasher.load().in_queue == threads).await;
         let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = ran.clone();
-        let mut abandoned = Box::pin(hasher.run(move || flag.store(true, Ordering::SeqCst)));
+        let mut abandoned = Box::pin(hasher.run(None, move || flag.store(true, Ordering::SeqCst)));
         assert!((&mut abandoned).now_or_never().is_none(), "queued");
         drop(abandoned); // the client went away
         for _ in 0..threads {

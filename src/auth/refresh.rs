@@ -246,6 +246,7 @@ mod tests {
         Client {
             user_agent: "test".into(),
             ip: Some([127, 0, 0, 1].into()),
+            connection: None,
         }
     }
 

@@ -9,7 +9,7 @@ use actix_web::{
 };
 
 use crate::{
-    auth::Client,
+    auth::{Client, Connection},
     domain::{IpNet, canonical_ip},
 };
 
@@ -44,6 +44,7 @@ pub fn client(req: &HttpRequest, trusted: &[IpNet]) -> Client {
     Client {
         ip: client_ip(req, trusted),
         user_agent: user_agent(req),
+        connection: req.conn_data::<Connection>().copied(),
     }
 }
 

@@ -8,6 +8,7 @@ mod cli;
 mod csrf;
 mod guard;
 mod helpers;
+mod limits;
 mod login;
 mod pages;
 mod register;
