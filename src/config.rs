@@ -39,6 +39,8 @@ impl fmt::Debug for JwtSecret {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub bind_addr: SocketAddr,
+    /// Where the Prometheus metrics are served; `None`: metrics are off.
+    pub metrics_bind_addr: Option<SocketAddr>,
     pub database_url: PathBuf,
     pub app_env: AppEnv,
     /// `None` in development when unset: startup generates and keeps one.
@@ -149,6 +151,16 @@ impl Config {
             })?,
         };
 
+        let metrics_bind_addr = match get("METRICS_BIND_ADDR") {
+            None => None,
+            Some(raw) => Some(raw.trim().parse().map_err(|_| {
+                bad(
+                    "METRICS_BIND_ADDR",
+                    format!("expected HOST:PORT such as 127.0.0.1:9100, got {raw:?}"),
+                )
+            })?),
+        };
+
         let cookie_secure = match get("COOKIE_SECURE").as_deref().map(str::trim) {
             None => production,
             Some("true" | "1" | "yes" | "on") => true,
@@ -178,6 +190,7 @@ impl Config {
         let day = 24 * 60 * 60;
         Ok(Config {
             bind_addr,
+            metrics_bind_addr,
             database_url: PathBuf::from(
                 get("DATABASE_URL").unwrap_or_else(|| "portcullis.db".into()),
             ),
@@ -238,6 +251,7 @@ mod tests {
     fn every_bad_value_names_its_variable() {
         for (var, value) in [
             ("BIND_ADDR", "nowhere"),
+            ("METRICS_BIND_ADDR", "9100"),
             ("APP_ENV", "staging"),
             ("JWT_SECRET_KEY", "short"),
             ("ACCESS_TOKEN_TTL", "-1"),

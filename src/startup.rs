@@ -12,7 +12,7 @@ use actix_web::{
     App, HttpServer,
     cookie::{Key, SameSite},
     dev::Server,
-    middleware::from_fn,
+    middleware::{Condition, from_fn},
     web,
 };
 
@@ -24,8 +24,8 @@ use crate::{
     error::AppError,
     routes,
     web::{
-        csrf, error_pages, face, form, guard, headers, request_log, session_cookies::CookiePolicy,
-        state::AppState,
+        csrf, error_pages, face, form, guard, headers, metrics as web_metrics,
+        request::TrustedProxies, request_log, session_cookies::CookiePolicy, state::AppState,
     },
 };
 
@@ -56,6 +56,7 @@ impl Default for Options {
 pub struct Application {
     server: Server,
     port: u16,
+    metrics_port: Option<u16>,
 }
 
 impl Application {
@@ -90,6 +91,18 @@ impl Application {
         });
         spawn_pruner(state.clone());
 
+        let metrics = match config.metrics_bind_addr {
+            Some(addr) => {
+                let (server, port) =
+                    web_metrics::serve(addr, web_metrics::install()?, state.clone())?;
+                actix_web::rt::spawn(server);
+                tracing::info!("metrics on http://{}:{port}/metrics", addr.ip());
+                Some(port)
+            }
+            None => None,
+        };
+        let record_metrics = metrics.is_some();
+
         let secure = config.cookie_secure;
         let server = HttpServer::new(move || {
             let session =
@@ -107,6 +120,7 @@ impl Application {
             // the token cookies), then the handler.
             App::new()
                 .app_data(state.clone())
+                .app_data(TrustedProxies(state.trusted_proxies.clone()))
                 .app_data(
                     web::JsonConfig::default()
                         .limit(form::BODY_LIMIT)
@@ -139,6 +153,10 @@ impl Application {
                 .wrap(session)
                 .wrap(headers::middleware(secure))
                 .wrap(from_fn(request_log::log_requests))
+                .wrap(Condition::new(
+                    record_metrics,
+                    from_fn(web_metrics::record_requests),
+                ))
         })
         // The socket of each connection, so the hasher can tell whether a
         // client is still there (`auth::Connection`).
@@ -159,11 +177,20 @@ impl Application {
             None => server,
         }
         .run();
-        Ok(Self { server, port })
+        Ok(Self {
+            server,
+            port,
+            metrics_port: metrics,
+        })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The metrics listener's port, when `METRICS_BIND_ADDR` is set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_port
     }
 
     /// Serves until SIGTERM or Ctrl-C, then stops accepting, finishes the

@@ -217,6 +217,7 @@ impl Accounts {
                     .reserve_registration(client_ip(client))
                     .map_err(|refusal| {
                         tracing::warn!(client_ip = %client_ip(client), "registration refused: too many from this client");
+                        count_refusal(refusal);
                         RegisterError::TooMany(refusal)
                     })?,
             ),
@@ -275,6 +276,8 @@ impl Accounts {
             Ok(reserved) => reserved,
             Err(refusal) => {
                 tracing::warn!(client_ip = %ip, limit = refusal.kind(), "login refused: too many failures");
+                count_refusal(refusal);
+                metrics::counter!("portcullis_logins_total", "outcome" => "locked").increment(1);
                 return Ok(Login::Locked(refusal));
             }
         };
@@ -285,16 +288,25 @@ impl Accounts {
             .await?;
         let hash = user.as_ref().map(|u| u.password_hash.clone());
         // Refused (503) or abandoned here, the reservation is refunded.
-        let valid = self.hasher.verify(attempt, hash, client.connection).await?;
+        let valid = match self.hasher.verify(attempt, hash, client.connection).await {
+            Ok(valid) => valid,
+            Err(e) => {
+                metrics::counter!("portcullis_logins_total", "outcome" => "unavailable")
+                    .increment(1);
+                return Err(e);
+            }
+        };
         match user {
             Some(user) if valid && !user.disabled => {
                 reserved.succeeded();
                 tracing::info!(user_id = user.id, client_ip = %ip, "login succeeded");
+                metrics::counter!("portcullis_logins_total", "outcome" => "success").increment(1);
                 self.follow_cost(&user, attempt).await;
                 Ok(Login::Success(user))
             }
             known => {
                 reserved.failed();
+                metrics::counter!("portcullis_logins_total", "outcome" => "failed").increment(1);
                 match known {
                     Some(u) => {
                         tracing::info!(user_id = u.id, disabled = u.disabled, client_ip = %ip, "login failed")
@@ -364,6 +376,12 @@ impl Accounts {
             .db
             .run(move |conn| refresh::rotate(conn, &issuer, grace, &claims, now))
             .await?;
+        let label = if outcome.is_ok() {
+            "rotated"
+        } else {
+            "refused"
+        };
+        metrics::counter!("portcullis_refresh_total", "outcome" => label).increment(1);
         match outcome {
             Ok((pair, user)) => Ok(Refreshed {
                 identity: Identity {
@@ -479,6 +497,7 @@ impl Accounts {
             .reserve_login(client_ip(client), &user.username)
             .map_err(|refusal| {
                 tracing::warn!(user_id = %user_id, client_ip = %client_ip(client), "password change refused: too many failures");
+                count_refusal(refusal);
                 PasswordChangeError::Locked(refusal)
             })?;
         if !self
@@ -577,6 +596,10 @@ impl Accounts {
         let now = self.now();
         self.db.run(move |conn| refresh::prune(conn, now)).await
     }
+}
+
+fn count_refusal(refusal: Refusal) {
+    metrics::counter!("portcullis_throttle_refusals_total", "kind" => refusal.kind()).increment(1);
 }
 
 /// The address the limits count a client by (unknown: all unknowns together).

@@ -150,6 +150,7 @@ impl Hasher {
                 queue = self.capacity,
                 "password hashing refused: queue full"
             );
+            metrics::counter!("portcullis_hash_refusals_total").increment(1);
             return Err(self.overloaded());
         }
         // The place is the caller's until it has its answer or goes away
@@ -161,9 +162,14 @@ impl Hasher {
         let job: BcryptJob = Box::new(move || {
             let abandoned = done.is_closed() || caller.is_some_and(Connection::gone);
             if abandoned || Instant::now() > deadline {
+                metrics::counter!("portcullis_hash_skipped_total").increment(1);
                 return; // nobody is waiting for this any more
             }
-            let _ = done.send(work());
+            let started = Instant::now();
+            let value = work();
+            metrics::histogram!("portcullis_hash_duration_seconds")
+                .record(started.elapsed().as_secs_f64());
+            let _ = done.send(value);
         });
         if jobs.send(job).is_err() {
             return Err(AppError::internal(anyhow::anyhow!(

@@ -135,6 +135,7 @@ pub fn rotate(
         Outcome::Refused(refused) => {
             if let Refused::Reused { user_id, family_id } = &refused {
                 tracing::warn!(user_id, family_id = %family_id, "refresh token reuse detected; session revoked");
+                metrics::counter!("portcullis_refresh_reuse_detected_total").increment(1);
             }
             Err(refused)
         }

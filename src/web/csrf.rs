@@ -22,7 +22,7 @@ use subtle::ConstantTimeEq;
 use super::{
     face::Face,
     form,
-    request::{bearer_token, has_json_body},
+    request::{TrustedProxies, bearer_token, client_ip, has_json_body},
 };
 use crate::error::AppError;
 
@@ -103,11 +103,12 @@ pub async fn protect(
         None => String::new(),
     };
     if !matches(&session, &presented) {
-        let peer = req
-            .peer_addr()
-            .map(|a| a.ip().to_string())
+        let client_ip = req
+            .app_data::<TrustedProxies>()
+            .and_then(|trusted| client_ip(req.request(), &trusted.0))
+            .map(|ip| ip.to_string())
             .unwrap_or_default();
-        tracing::warn!(path = %req.path(), peer = %peer, "CSRF check failed");
+        tracing::warn!(path = %req.path(), client_ip = %client_ip, "CSRF check failed");
         return Ok(req.error_response(AppError::Csrf).map_into_right_body());
     }
     next.call(req)

@@ -14,6 +14,7 @@ pub mod flash;
 pub mod form;
 pub mod guard;
 pub mod headers;
+pub mod metrics;
 pub mod redirect;
 pub mod request;
 pub mod request_log;

@@ -13,6 +13,10 @@ use crate::{
     domain::{IpNet, canonical_ip},
 };
 
+/// `TRUSTED_PROXIES`, as app data for the layers that only need this.
+#[derive(Debug, Clone, Default)]
+pub struct TrustedProxies(pub Vec<IpNet>);
+
 pub fn has_json_body(headers: &HeaderMap) -> bool {
     header_str(headers, CONTENT_TYPE).is_some_and(|v| {
         v.trim_start()

@@ -27,6 +27,8 @@ pub struct TestApp {
     pub client: Client,
     /// The app's clock: `app.clock.advance(secs)` moves time for the server.
     pub clock: Arc<OffsetClock>,
+    /// `http://127.0.0.1:PORT/metrics` when `METRICS_BIND_ADDR` was set.
+    pub metrics_url: Option<String>,
     _dir: tempfile::TempDir,
 }
 
@@ -79,12 +81,16 @@ pub async fn spawn_app_with_routes(
     };
     let app = Application::build_with(config, options).expect("app builds");
     let addr = format!("http://127.0.0.1:{}", app.port());
+    let metrics_url = app
+        .metrics_port()
+        .map(|port| format!("http://127.0.0.1:{port}/metrics"));
     actix_web::rt::spawn(app.into_server());
     TestApp {
         client: Client::new(&addr),
         addr,
         db_path,
         clock,
+        metrics_url,
         _dir: dir,
     }
 }

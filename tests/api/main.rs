@@ -10,6 +10,7 @@ mod guard;
 mod helpers;
 mod limits;
 mod login;
+mod metrics;
 mod pages;
 mod register;
 mod session_core;
