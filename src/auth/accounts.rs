@@ -18,7 +18,7 @@ use super::{
 };
 use crate::{
     clock::SharedClock,
-    db::{Db, models::User, refresh_tokens, users},
+    db::{Db, models::User, sessions, users},
     domain::{Password, PasswordError, Role, SessionId, UserId, Username},
     error::AppError,
 };
@@ -228,7 +228,7 @@ impl Accounts {
         let name = username.as_str().to_owned();
         let taken = self
             .db
-            .run(move |conn| Ok(users::find_by_username(conn, &name)?.is_some()))
+            .read(move |conn| Ok(users::find_by_username(conn, &name)?.is_some()))
             .await?;
         if taken {
             if let Some(r) = reservation {
@@ -246,7 +246,7 @@ impl Accounts {
         let now = self.now();
         let created = self
             .db
-            .run(move |conn| Ok(users::create(conn, username.as_str(), &hash, role, now)))
+            .write(move |conn| Ok(users::create(conn, username.as_str(), &hash, role, now)))
             .await?;
         match created {
             Ok(user) => {
@@ -284,7 +284,7 @@ impl Accounts {
         let name = username.to_owned();
         let user = self
             .db
-            .run(move |conn| Ok(users::find_by_username(conn, &name)?))
+            .read(move |conn| Ok(users::find_by_username(conn, &name)?))
             .await?;
         let hash = user.as_ref().map(|u| u.password_hash.clone());
         // Refused (503) or abandoned here, the reservation is refunded.
@@ -331,7 +331,7 @@ impl Accounts {
         let (user_id, old) = (user.id, user.password_hash.clone());
         let result = self
             .db
-            .run(move |conn| Ok(users::replace_password_hash(conn, user_id, &old, &hash)?))
+            .write(move |conn| Ok(users::replace_password_hash(conn, user_id, &old, &hash)?))
             .await;
         match result {
             Ok(true) => tracing::info!(
@@ -360,7 +360,7 @@ impl Accounts {
         let (user, client, now) = (user.clone(), client.clone(), self.now());
         let issuer = self.issuer.clone();
         self.db
-            .run(move |conn| refresh::start(conn, &issuer, &user, &client, now))
+            .write(move |conn| refresh::start(conn, &issuer, &user, &client, now))
             .await
     }
 
@@ -374,7 +374,7 @@ impl Accounts {
         let (issuer, grace, now) = (self.issuer.clone(), self.reuse_grace, self.now());
         let outcome = self
             .db
-            .run(move |conn| refresh::rotate(conn, &issuer, grace, &claims, now))
+            .write(move |conn| refresh::rotate(conn, &issuer, grace, &claims, now))
             .await?;
         let label = if outcome.is_ok() {
             "rotated"
@@ -406,7 +406,7 @@ impl Accounts {
         let (now, user_id) = (self.now(), claims.sub.clone());
         let ended = self
             .db
-            .run(move |conn| refresh::end_by_token(conn, &claims, now))
+            .write(move |conn| refresh::end_by_token(conn, &claims, now))
             .await?;
         if ended {
             tracing::info!(user_id = %user_id, "logged out");
@@ -420,7 +420,7 @@ impl Accounts {
     pub async fn live_user(&self, identity: &Identity) -> Result<Option<User>, AppError> {
         let (user_id, session, now) = (identity.user_id, identity.session_id.clone(), self.now());
         self.db
-            .run(move |conn| {
+            .read(move |conn| {
                 let Some(user) = users::find(conn, user_id.0)? else {
                     return Ok(None);
                 };
@@ -433,18 +433,18 @@ impl Accounts {
     /// The user's live sessions, most recently used first.
     pub async fn sessions_of(&self, user: UserId) -> Result<Vec<SessionInfo>, AppError> {
         let now = self.now();
-        let families = self
+        let rows = self
             .db
-            .run(move |conn| Ok(refresh_tokens::active_families(conn, user.0, now)?))
+            .read(move |conn| Ok(sessions::active(conn, user.0, now)?))
             .await?;
-        Ok(families
+        Ok(rows
             .into_iter()
-            .map(|f| SessionInfo {
-                id: SessionId(f.id),
-                user_agent: f.user_agent,
-                ip: f.ip,
-                started: f.created_at,
-                last_used: f.last_used_at,
+            .map(|s| SessionInfo {
+                id: SessionId(s.id),
+                user_agent: s.user_agent,
+                ip: s.ip,
+                started: s.created_at,
+                last_used: s.last_used_at,
             })
             .collect())
     }
@@ -455,7 +455,7 @@ impl Accounts {
         let now = self.now();
         let ended = self
             .db
-            .run(move |conn| refresh::end(conn, user, &session, now))
+            .write(move |conn| refresh::end(conn, user, &session, now))
             .await?;
         if ended {
             tracing::info!(user_id = %user, "session ended from the account page");
@@ -468,7 +468,7 @@ impl Accounts {
         let now = self.now();
         let ended = self
             .db
-            .run(move |conn| refresh::end_all(conn, user, None, now))
+            .write(move |conn| refresh::end_all(conn, user, None, now))
             .await?;
         tracing::info!(user_id = %user, sessions = ended, "logged out everywhere");
         Ok(ended)
@@ -488,7 +488,7 @@ impl Accounts {
         let user_id = who.user_id;
         let user = self
             .db
-            .run(move |conn| Ok(users::find(conn, user_id.0)?))
+            .read(move |conn| Ok(users::find(conn, user_id.0)?))
             .await?
             .ok_or(PasswordChangeError::SessionEnded)?;
         let new = Password::parse(new, &user.username).map_err(PasswordChangeError::Invalid)?;
@@ -514,15 +514,14 @@ impl Accounts {
         let (keep, now) = (who.session_id.clone(), self.now());
         let changed = self
             .db
-            .run(move |conn| {
-                conn.immediate_transaction(|conn| {
-                    if !refresh::is_live(conn, user_id, &keep, now)? {
-                        return Ok(false);
-                    }
-                    users::set_password_hash(conn, user_id.0, &new_hash)?;
-                    refresh::end_all(conn, user_id, Some(&keep), now)?;
-                    Ok(true)
-                })
+            // One write transaction: the session is still live when it commits.
+            .write(move |conn| {
+                if !refresh::is_live(conn, user_id, &keep, now)? {
+                    return Ok(false);
+                }
+                users::set_password_hash(conn, user_id.0, &new_hash)?;
+                refresh::end_all(conn, user_id, Some(&keep), now)?;
+                Ok(true)
             })
             .await?;
         if !changed {
@@ -545,17 +544,15 @@ impl Accounts {
         let (actor_id, actor_session, now) = (actor.user_id, actor.session_id.clone(), self.now());
         let outcome = self
             .db
-            .run(move |conn| {
-                conn.immediate_transaction(|conn| {
-                    Ok(apply_admin_action(
-                        conn,
-                        actor_id,
-                        &actor_session,
-                        target,
-                        action,
-                        now,
-                    ))
-                })
+            .write(move |conn| {
+                Ok(apply_admin_action(
+                    conn,
+                    actor_id,
+                    &actor_session,
+                    target,
+                    action,
+                    now,
+                ))
             })
             .await?;
         match &outcome {
@@ -571,14 +568,14 @@ impl Accounts {
 
     /// Every user, for the admin page.
     pub async fn all_users(&self) -> Result<Vec<User>, AppError> {
-        self.db.run(|conn| Ok(users::list(conn)?)).await
+        self.db.read(|conn| Ok(users::list(conn)?)).await
     }
 
     /// Gives an existing user the admin role (the CLI's `promote`).
     pub async fn promote(&self, name: &str) -> Result<User, PromoteError> {
         let name = name.to_owned();
         self.db
-            .run(move |conn| {
+            .write(move |conn| {
                 let Some(user) = users::find_by_username(conn, &name)? else {
                     return Ok(Err(PromoteError::NoSuchUser(name)));
                 };
@@ -594,7 +591,7 @@ impl Accounts {
     /// Deletes expired tokens and long-dead sessions; returns the rows removed.
     pub async fn prune(&self) -> Result<usize, AppError> {
         let now = self.now();
-        self.db.run(move |conn| refresh::prune(conn, now)).await
+        self.db.write(move |conn| refresh::prune(conn, now)).await
     }
 }
 

@@ -1,17 +1,18 @@
 //! Refresh tokens: the session lifecycle (reference §4).
 //!
-//! A login starts a family (what the account page calls a session); every
-//! refresh consumes the presented token and issues its successor in one
-//! `BEGIN IMMEDIATE` transaction, so two concurrent uses are serialised by
-//! SQLite's write lock. A retired token presented again within
-//! `REFRESH_REUSE_GRACE` seconds (a second tab that raced the first) gets a
-//! fresh access token and the family's *current* refresh token, so the family
-//! still has exactly one live token. Presented later, it is reuse: the whole
-//! family is revoked, which logs out both the thief and the victim's newest
-//! token.
+//! A session is one row: a login and its current *generation*. A refresh
+//! token names its session and generation; presenting the current one
+//! rotates the row to the next generation in one conditional `UPDATE`, so of
+//! two concurrent uses exactly one rotates. An older generation is a replay:
+//! the one just before the current, within `REFRESH_REUSE_GRACE` seconds of
+//! the rotation (a second tab that raced the first), gets a fresh access
+//! token and the session's *current* refresh token, so the session still has
+//! one live token. Any other replay is reuse: the whole session is revoked,
+//! which logs out both the thief and the victim's newest token. Storage per
+//! session is constant however often it is refreshed.
 //!
 //! All functions are synchronous and take a connection: `Accounts` calls them
-//! inside the database runner.
+//! through the database runner, inside a write transaction where they write.
 
 use diesel::SqliteConnection;
 
@@ -21,14 +22,14 @@ use super::{
 };
 use crate::{
     db::{
-        models::{Family, RefreshTokenRow, User},
-        refresh_tokens, users,
+        models::{Session, User},
+        sessions, users,
     },
     domain::{SessionId, UserId},
     error::AppError,
 };
 
-/// Starts a session (a new family) for a user who just proved who they are.
+/// Starts a session for a user who just proved who they are.
 pub fn start(
     conn: &mut SqliteConnection,
     issuer: &Issuer,
@@ -36,43 +37,48 @@ pub fn start(
     client: &Client,
     now: i64,
 ) -> Result<TokenPair, AppError> {
-    let row = conn.immediate_transaction(|conn| -> Result<_, AppError> {
-        let family = Family {
-            id: super::random_id(),
-            user_id: user.id,
-            created_at: now,
-            last_used_at: now,
-            user_agent: client.user_agent.clone(),
-            ip: client.ip.map(|ip| ip.to_string()).unwrap_or_default(),
-            revoked_at: None,
-        };
-        refresh_tokens::insert_family(conn, &family)?;
-        let row = issuer.new_row(user, &family.id, now);
-        refresh_tokens::insert_token(conn, &row)?;
-        users::record_login(conn, user.id, now)?;
-        Ok(row)
-    })?;
-    // Signing happens after the commit: the write lock is held only for SQL.
-    issuer.pair(user, &row, now)
+    let session = Session {
+        id: super::random_id(),
+        user_id: user.id,
+        generation: 1,
+        created_at: now,
+        last_used_at: now,
+        rotated_at: now,
+        expires_at: now + issuer.refresh_ttl(),
+        user_agent: client.user_agent.clone(),
+        ip: client.ip.map(|ip| ip.to_string()).unwrap_or_default(),
+        revoked_at: None,
+    };
+    sessions::insert(conn, &session)?;
+    users::record_login(conn, user.id, now)?;
+    issuer.pair(user, &session, now)
 }
 
 /// Why a refresh was refused. Every variant answers the client the same way.
 #[derive(Debug)]
 pub enum Refused {
-    /// Unknown, expired or revoked token, or a user who may not log in.
+    /// Unknown, expired or revoked session, or a user who may not log in.
     Invalid,
-    /// A retired token presented after the grace window; the family is now revoked.
-    Reused { user_id: i32, family_id: String },
+    /// An old generation presented after the grace window; the session is
+    /// now revoked.
+    Reused { user_id: i32, session_id: String },
 }
 
-enum Outcome {
-    /// The refresh-token row to hand out, and the user as the database has them.
-    Issued(RefreshTokenRow, User),
-    Refused(Refused),
+/// The session and generation a verified refresh token is for.
+fn generation_of(
+    conn: &mut SqliteConnection,
+    presented: &Claims,
+) -> Result<Option<(String, i64)>, AppError> {
+    match presented.generation {
+        Some(generation) => Ok(Some((presented.sid.clone(), generation))),
+        // Issued before the upgrade to one row per session.
+        None => Ok(sessions::legacy_token(conn, &presented.jti)?),
+    }
 }
 
 /// Exchanges a verified refresh token for a new pair. `reuse_grace` is
-/// `REFRESH_REUSE_GRACE` in seconds.
+/// `REFRESH_REUSE_GRACE` in seconds. A reuse revokes the session and is
+/// returned as a value, so the revocation commits.
 pub fn rotate(
     conn: &mut SqliteConnection,
     issuer: &Issuer,
@@ -80,83 +86,89 @@ pub fn rotate(
     presented: &Claims,
     now: i64,
 ) -> Result<Result<(TokenPair, User), Refused>, AppError> {
-    // The reuse branch must commit its revocation, so refusals are values
-    // inside the transaction, not errors that would roll it back.
-    let outcome = conn.immediate_transaction(|conn| -> Result<Outcome, AppError> {
-        let refuse = |r| Ok(Outcome::Refused(r));
-        let Some((row, family)) = refresh_tokens::find_token(conn, &presented.jti)? else {
-            return refuse(Refused::Invalid);
-        };
-        if Some(row.user_id) != presented.user_id()
-            || family.revoked_at.is_some()
-            || row.expires_at <= now
-        {
-            return refuse(Refused::Invalid);
-        }
-        // Re-read the user: a new role shows in the new token; a disabled or
-        // deleted user gets nothing.
-        let Some(user) = users::find(conn, row.user_id)? else {
-            return refuse(Refused::Invalid);
-        };
-        if user.disabled {
-            return refuse(Refused::Invalid);
-        }
-
-        if let Some(used_at) = row.used_at {
-            if now - used_at < reuse_grace {
-                // A parallel tab: hand out the family's current token.
-                return match refresh_tokens::live_token(conn, &family.id, now)? {
-                    Some(current) => {
-                        refresh_tokens::touch_family(conn, &family.id, now)?;
-                        Ok(Outcome::Issued(current, user))
-                    }
-                    None => refuse(Refused::Invalid),
-                };
+    let (Some(user_id), Some((session_id, generation))) =
+        (presented.user_id(), generation_of(conn, presented)?)
+    else {
+        return Ok(Err(Refused::Invalid));
+    };
+    let expires_at = now + issuer.refresh_ttl();
+    let current = match sessions::rotate(conn, &session_id, user_id, generation, now, expires_at)? {
+        Some(rotated) => rotated,
+        None => match replayed(conn, user_id, &session_id, generation, reuse_grace, now)? {
+            Ok(current) => current,
+            Err(refused) => {
+                if let Refused::Reused {
+                    user_id,
+                    session_id,
+                } = &refused
+                {
+                    tracing::warn!(user_id, session_id = %session_id, "refresh token reuse detected; session revoked");
+                    metrics::counter!("portcullis_refresh_reuse_detected_total").increment(1);
+                }
+                return Ok(Err(refused));
             }
-            refresh_tokens::revoke_family(conn, &family.id, user.id, now)?;
-            return refuse(Refused::Reused {
-                user_id: user.id,
-                family_id: family.id,
-            });
-        }
-
-        if !refresh_tokens::mark_used(conn, &row.jti, now)? {
-            // Cannot happen under BEGIN IMMEDIATE; refuse rather than fork the family.
-            return refuse(Refused::Invalid);
-        }
-        let next = issuer.new_row(&user, &family.id, now);
-        refresh_tokens::insert_token(conn, &next)?;
-        refresh_tokens::touch_family(conn, &family.id, now)?;
-        Ok(Outcome::Issued(next, user))
-    })?;
-
-    Ok(match outcome {
-        Outcome::Issued(row, user) => Ok((issuer.pair(&user, &row, now)?, user)),
-        Outcome::Refused(refused) => {
-            if let Refused::Reused { user_id, family_id } = &refused {
-                tracing::warn!(user_id, family_id = %family_id, "refresh token reuse detected; session revoked");
-                metrics::counter!("portcullis_refresh_reuse_detected_total").increment(1);
-            }
-            Err(refused)
-        }
-    })
+        },
+    };
+    // Re-read the user: a new role shows in the new token. (A disabled one
+    // cannot get here: the rotation requires an enabled user.)
+    let Some(user) = users::find(conn, user_id)?.filter(|u| !u.disabled) else {
+        return Ok(Err(Refused::Invalid));
+    };
+    Ok(Ok((issuer.pair(&user, &current, now)?, user)))
 }
 
-/// Ends the session a refresh token belongs to (logout). Returns false when
-/// the token is unknown or belongs to someone else.
+/// A token that did not rotate: a racing tab (the current session back), a
+/// replay (the session revoked), or nothing of ours.
+fn replayed(
+    conn: &mut SqliteConnection,
+    user_id: i32,
+    session_id: &str,
+    generation: i64,
+    reuse_grace: i64,
+    now: i64,
+) -> Result<Result<Session, Refused>, AppError> {
+    let Some(session) = sessions::find(conn, session_id)? else {
+        return Ok(Err(Refused::Invalid));
+    };
+    let enabled = users::find(conn, user_id)?.is_some_and(|u| !u.disabled);
+    if session.user_id != user_id
+        || session.revoked_at.is_some()
+        || session.expires_at <= now
+        || !enabled
+        || generation >= session.generation
+    {
+        return Ok(Err(Refused::Invalid));
+    }
+    if generation == session.generation - 1 && now - session.rotated_at < reuse_grace {
+        sessions::touch(conn, session_id, now)?;
+        return Ok(Ok(session));
+    }
+    sessions::revoke(conn, session_id, user_id, now)?;
+    Ok(Err(Refused::Reused {
+        user_id,
+        session_id: session_id.to_owned(),
+    }))
+}
+
+/// Ends the session a refresh token belongs to (logout), whichever of its
+/// generations the token is. Returns false when it is not one of ours.
 pub fn end_by_token(
     conn: &mut SqliteConnection,
     presented: &Claims,
     now: i64,
 ) -> Result<bool, AppError> {
-    let Some((row, family)) = refresh_tokens::find_token(conn, &presented.jti)? else {
+    let (Some(user_id), Some((session_id, _))) =
+        (presented.user_id(), generation_of(conn, presented)?)
+    else {
         return Ok(false);
     };
-    if Some(row.user_id) != presented.user_id() {
-        return Ok(false);
+    match sessions::find(conn, &session_id)? {
+        Some(session) if session.user_id == user_id => {
+            sessions::revoke(conn, &session_id, user_id, now)?;
+            Ok(true)
+        }
+        _ => Ok(false),
     }
-    refresh_tokens::revoke_family(conn, &family.id, row.user_id, now)?;
-    Ok(true)
 }
 
 /// Ends one of a user's sessions; returns whether it existed and was live.
@@ -166,12 +178,7 @@ pub fn end(
     session: &SessionId,
     now: i64,
 ) -> Result<bool, AppError> {
-    Ok(refresh_tokens::revoke_family(
-        conn,
-        session.as_str(),
-        user.0,
-        now,
-    )?)
+    Ok(sessions::revoke(conn, session.as_str(), user.0, now)?)
 }
 
 /// Ends every session of a user except `keep`; returns how many ended.
@@ -181,7 +188,7 @@ pub fn end_all(
     keep: Option<&SessionId>,
     now: i64,
 ) -> Result<usize, AppError> {
-    Ok(refresh_tokens::revoke_user_families(
+    Ok(sessions::revoke_all(
         conn,
         user.0,
         keep.map(SessionId::as_str),
@@ -197,31 +204,22 @@ pub fn is_live(
     session: &SessionId,
     now: i64,
 ) -> Result<bool, AppError> {
-    Ok(refresh_tokens::is_live(
-        conn,
-        session.as_str(),
-        user.0,
-        now,
-    )?)
+    Ok(sessions::is_live(conn, session.as_str(), user.0, now)?)
 }
 
-/// How long revoked families are kept, so a late replay is still recognised
+/// How long ended sessions are kept, so a late replay is still recognised
 /// (and logged) as reuse rather than as an unknown token.
-pub const KEEP_REVOKED_SECONDS: i64 = 7 * 24 * 60 * 60;
+pub const KEEP_ENDED_SECONDS: i64 = 7 * 24 * 60 * 60;
 
-/// Deletes expired tokens and long-dead families.
+/// Deletes long-ended sessions and expired pre-upgrade tokens.
 pub fn prune(conn: &mut SqliteConnection, now: i64) -> Result<usize, AppError> {
-    Ok(refresh_tokens::prune(
-        conn,
-        now,
-        now - KEEP_REVOKED_SECONDS,
-    )?)
+    Ok(sessions::prune(conn, now, now - KEEP_ENDED_SECONDS)?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{auth::tokens::TokenKeys, db, domain::Role};
+    use crate::{auth::tokens::TokenKeys, auth::tokens::TokenType, db, domain::Role};
 
     struct Fixture {
         _dir: tempfile::TempDir,
@@ -265,41 +263,53 @@ mod tests {
         .n
     }
 
+    fn claims(issuer: &Issuer, pair: &TokenPair) -> Claims {
+        issuer
+            .keys()
+            .verify(&pair.refresh_token, TokenType::Refresh)
+            .unwrap()
+    }
+
     #[test]
-    fn pruning_removes_expired_tokens_and_dead_families_but_keeps_live_ones() {
+    fn a_thousand_rotations_keep_one_row_and_old_generations_stay_replays() {
+        let f = fixture();
+        let conn = &mut f.pool.get().unwrap();
+        let issuer = issuer(3600);
+        let user = users::create(conn, "alice", "x", Role::User, 0).unwrap();
+        let now = chrono::Utc::now().timestamp();
+        let first = start(conn, &issuer, &user, &device(), now).unwrap();
+        let mut pair = first.clone();
+        for _ in 0..1000 {
+            let (next, _) = rotate(conn, &issuer, 0, &claims(&issuer, &pair), now)
+                .unwrap()
+                .unwrap();
+            pair = next;
+        }
+        assert_eq!(count(conn, "sessions"), 1);
+        // The first token, 1000 generations old: reuse, the session revoked.
+        let replay = rotate(conn, &issuer, 0, &claims(&issuer, &first), now).unwrap();
+        assert!(matches!(replay, Err(Refused::Reused { .. })));
+        let newest = rotate(conn, &issuer, 0, &claims(&issuer, &pair), now).unwrap();
+        assert!(matches!(newest, Err(Refused::Invalid)));
+    }
+
+    #[test]
+    fn pruning_removes_long_ended_sessions_but_keeps_live_and_recent_ones() {
         let f = fixture();
         let conn = &mut f.pool.get().unwrap();
         let user = users::create(conn, "alice", "x", Role::User, 1_000).unwrap();
         // One session that expired long ago, one live one.
         start(conn, &issuer(10), &user, &device(), 1_000).unwrap();
-        let now = 1_000_000;
+        let now = 10_000_000;
         let live = start(conn, &issuer(3_600), &user, &device(), now).unwrap();
-        assert_eq!(count(conn, "refresh_families"), 2);
-
-        let removed = prune(conn, now).unwrap();
-        assert_eq!(removed, 2, "one expired token and its family");
-        assert_eq!(count(conn, "refresh_families"), 1);
-        assert_eq!(count(conn, "refresh_tokens"), 1);
-        assert!(
-            refresh_tokens::live_token(conn, live.session_id.as_str(), now)
-                .unwrap()
-                .is_some()
-        );
-    }
-
-    #[test]
-    fn pruning_keeps_recently_revoked_families_so_a_replay_is_still_recognised() {
-        let f = fixture();
-        let conn = &mut f.pool.get().unwrap();
-        let user = users::create(conn, "alice", "x", Role::User, 0).unwrap();
-        let now = 1_000_000;
-        start(conn, &issuer(30 * 24 * 3600), &user, &device(), now).unwrap();
+        assert_eq!(count(conn, "sessions"), 2);
+        assert_eq!(prune(conn, now).unwrap(), 1, "the long-expired session");
+        assert_eq!(count(conn, "sessions"), 1);
+        assert!(is_live(conn, UserId(user.id), &live.session_id, now).unwrap());
+        // Revoked now: kept a week, so a replay is still recognised.
         end_all(conn, UserId(user.id), None, now).unwrap();
         assert_eq!(prune(conn, now + 60).unwrap(), 0);
-        assert_eq!(count(conn, "refresh_families"), 1);
-        // A week later the revoked family goes, with its tokens (ON DELETE CASCADE).
-        assert!(prune(conn, now + KEEP_REVOKED_SECONDS + 1).unwrap() >= 1);
-        assert_eq!(count(conn, "refresh_families"), 0);
-        assert_eq!(count(conn, "refresh_tokens"), 0);
+        assert_eq!(prune(conn, now + KEEP_ENDED_SECONDS + 1).unwrap(), 1);
+        assert_eq!(count(conn, "sessions"), 0);
     }
 }

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::{Identity, random_id};
 use crate::{
     clock::SharedClock,
-    db::models::{RefreshTokenRow, User},
+    db::models::{Session, User},
     domain::{Role, SessionId, UserId},
     error::AppError,
 };
@@ -45,6 +45,11 @@ pub struct Claims {
     /// Not before (optional); checked against the clock like `exp`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nbf: Option<i64>,
+    /// Refresh tokens: the session's generation this token is for. Tokens
+    /// from before sessions were one row have none (their `jti` is looked
+    /// up instead).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<i64>,
 }
 
 impl Claims {
@@ -119,46 +124,47 @@ impl Issuer {
             jti,
             sid: sid.to_owned(),
             nbf: None,
+            generation: None,
         }
     }
 
-    /// A new access token plus the refresh token for an existing row.
+    pub fn refresh_ttl(&self) -> i64 {
+        self.refresh_ttl
+    }
+
+    /// A new access token plus the refresh token of the session's current
+    /// generation.
     pub(crate) fn pair(
         &self,
         user: &User,
-        row: &RefreshTokenRow,
+        session: &Session,
         now: i64,
     ) -> Result<TokenPair, AppError> {
         let access = Claims {
             iat: now,
             exp: now + self.access_ttl,
-            ..self.claims(user, TokenType::Access, random_id(), &row.family_id)
+            ..self.claims(user, TokenType::Access, random_id(), &session.id)
         };
-        // Re-signing a row's claims yields a token equivalent to the one first
-        // issued for it: validity is decided by the row, found by `jti`.
+        // Everything in the refresh token comes from the row, so signing the
+        // same generation again yields the same token (two tabs that raced
+        // get one token, not two).
         let refresh = Claims {
-            iat: row.issued_at,
-            exp: row.expires_at,
-            ..self.claims(user, TokenType::Refresh, row.jti.clone(), &row.family_id)
+            iat: session.rotated_at,
+            exp: session.expires_at,
+            generation: Some(session.generation),
+            ..self.claims(
+                user,
+                TokenType::Refresh,
+                format!("{}.{}", session.id, session.generation),
+                &session.id,
+            )
         };
         Ok(TokenPair {
             access_token: self.keys.encode(&access).map_err(AppError::internal)?,
             refresh_token: self.keys.encode(&refresh).map_err(AppError::internal)?,
             expires_in: self.access_ttl,
-            session_id: SessionId(row.family_id.clone()),
+            session_id: SessionId(session.id.clone()),
         })
-    }
-
-    /// The row for a new refresh token of `family_id`.
-    pub(crate) fn new_row(&self, user: &User, family_id: &str, now: i64) -> RefreshTokenRow {
-        RefreshTokenRow {
-            jti: random_id(),
-            family_id: family_id.to_owned(),
-            user_id: user.id,
-            issued_at: now,
-            expires_at: now + self.refresh_ttl,
-            used_at: None,
-        }
     }
 }
 
@@ -296,6 +302,7 @@ mod tests {
             jti: "j1".into(),
             sid: "s1".into(),
             nbf: None,
+            generation: None,
         }
     }
 

@@ -4,14 +4,14 @@
 //! means is decided in `auth`.
 
 pub mod models;
-pub mod refresh_tokens;
 pub mod schema;
 pub mod secrets;
+pub mod sessions;
 pub mod users;
 
 use std::{
     path::Path,
-    sync::{Arc, Mutex, PoisonError},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -34,7 +34,7 @@ pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 const BUSY_TIMEOUT_MS: u32 = 5_000;
 
 /// How long a request may wait for its turn at the database (→ 503): with
-/// the pool's and SQLite's own timeouts below it, no request waits for the
+/// the pool's and SQLite's own timeouts after it, no request waits for the
 /// database for more than 30 s.
 pub const MAX_WAIT: Duration = Duration::from_secs(20);
 
@@ -114,70 +114,165 @@ pub fn open(path: &Path) -> Result<Pool, OpenError> {
         .map_err(|e| fail(e.to_string()))
 }
 
-/// The database runner: the pool plus the rules for reaching it from async
-/// code. Every timestamp in the database is Unix seconds from the app's clock.
+/// The database runner: how async code reaches Diesel.
+///
+/// Reads run on pooled connections, on the blocking pool, side by side (WAL
+/// lets readers proceed while one writer writes). Writes go to one writer
+/// thread that owns a connection: it takes every write queued at that moment
+/// and runs them in one `BEGIN IMMEDIATE` transaction, each job in a savepoint
+/// of its own (a failing job rolls back alone), and answers them only after
+/// the `COMMIT`, so a success is durable before it is reported (`kill -9`
+/// right after loses nothing). SQLite has one writer at a time anyway; a
+/// single thread that never contends for the lock, and commits many writes
+/// at once under load, is the fastest way to use it (measured in
+/// BENCHMARKS.md). Other processes (the CLI) still meet the busy timeout.
 #[derive(Clone)]
 pub struct Db {
     pool: Pool,
-    /// SQLite has one writer at a time, and pooled connections that race for
-    /// its lock sleep in its busy handler (1, 2, 5, 10... ms): under load that
-    /// costs far more than the work (p99 of refresh over 300 ms). Database
-    /// work takes turns on `turn` instead; the busy timeout still covers
-    /// other processes (the CLI) holding the lock. `slots` lets only a few
-    /// requests wait for their turn on blocking threads (the rest wait as
-    /// futures): the next one is ready the moment the lock is free, without
-    /// 64 threads thrashing over it. Measured in BENCHMARKS.md.
-    turn: Arc<Mutex<()>>,
-    slots: Arc<Semaphore>,
+    writes: std::sync::mpsc::Sender<WriteJob>,
+    /// How many reads may wait on blocking threads at once.
+    read_slots: Arc<Semaphore>,
 }
+
+/// A write, run by the writer thread inside its batch; it returns how to
+/// deliver its result once the batch's fate (committed or not) is known.
+type WriteJob = Box<dyn FnOnce(&mut SqliteConnection) -> Delivery + Send>;
+type Delivery = Box<dyn FnOnce(bool) + Send>;
+
+/// The most writes committed in one transaction.
+const MAX_BATCH: usize = 256;
 
 impl Db {
     pub fn new(pool: Pool) -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let (writes, queue) = std::sync::mpsc::channel::<WriteJob>();
+        let writer_pool = pool.clone();
+        let spawned = std::thread::Builder::new()
+            .name("db-writer".into())
+            .spawn(move || write_loop(&writer_pool, &queue));
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "cannot start the database writer thread");
+        }
         Self {
             pool,
-            turn: Arc::default(),
-            slots: Arc::new(Semaphore::new(2 * cores)),
+            writes,
+            read_slots: Arc::new(Semaphore::new(4 * cores)),
         }
     }
 
-    /// Runs Diesel work on the blocking pool (getting the connection
-    /// included: it can wait for SQLite's lock). A request that cannot start
-    /// its work within `MAX_WAIT` gets `Unavailable` (a 503) instead.
-    pub async fn run<T, F>(&self, work: F) -> Result<T, AppError>
+    /// Runs a read on a pooled connection, on the blocking pool. A request
+    /// that cannot start within `MAX_WAIT` gets `Unavailable` (a 503).
+    pub async fn read<T, F>(&self, work: F) -> Result<T, AppError>
     where
         F: FnOnce(&mut SqliteConnection) -> Result<T, AppError> + Send + 'static,
         T: Send + 'static,
     {
         let deadline = Instant::now() + MAX_WAIT;
-        let _slot = tokio::time::timeout(MAX_WAIT, self.slots.acquire())
+        let _slot = tokio::time::timeout(MAX_WAIT, self.read_slots.acquire())
             .await
             .map_err(|_| AppError::Unavailable)?
             .map_err(|e| AppError::Internal(e.into()))?;
-        let db = self.clone();
-        tokio::task::spawn_blocking(move || db.blocking_until(deadline, work)).await?
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            if Instant::now() > deadline {
+                return Err(AppError::Unavailable);
+            }
+            let mut conn = pool.get()?;
+            work(&mut conn)
+        })
+        .await?
     }
 
-    /// Runs Diesel work on this thread (start-up, the CLI, the blocking pool).
+    /// Runs a write on the writer thread, in a transaction, and answers once
+    /// it is committed. A write that cannot start within `MAX_WAIT` gets
+    /// `Unavailable` (a 503) and is not done.
+    pub async fn write<T, F>(&self, work: F) -> Result<T, AppError>
+    where
+        F: FnOnce(&mut SqliteConnection) -> Result<T, AppError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let deadline = Instant::now() + MAX_WAIT;
+        let (done, answer) = tokio::sync::oneshot::channel::<Result<T, AppError>>();
+        let job: WriteJob = Box::new(move |conn| {
+            let result = if Instant::now() > deadline || done.is_closed() {
+                Err(AppError::Unavailable)
+            } else {
+                conn.transaction(work)
+            };
+            Box::new(move |committed| {
+                let _ = done.send(if committed {
+                    result
+                } else {
+                    Err(AppError::Unavailable)
+                });
+            })
+        });
+        self.writes
+            .send(job)
+            .map_err(|_| AppError::internal(anyhow::anyhow!("the database writer stopped")))?;
+        // The writer answers every job; the timeout only guards against a
+        // writer stuck in SQLite's own waits (busy timeout, a slow disk).
+        match tokio::time::timeout(MAX_WAIT + Duration::from_secs(10), answer).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) | Err(_) => Err(AppError::Unavailable),
+        }
+    }
+
+    /// Runs Diesel work on this thread, on a pooled connection (start-up,
+    /// before any request; writes here are auto-committed statements).
     pub fn blocking<T, F>(&self, work: F) -> Result<T, AppError>
     where
         F: FnOnce(&mut SqliteConnection) -> Result<T, AppError>,
     {
-        self.blocking_until(Instant::now() + MAX_WAIT, work)
-    }
-
-    fn blocking_until<T, F>(&self, deadline: Instant, work: F) -> Result<T, AppError>
-    where
-        F: FnOnce(&mut SqliteConnection) -> Result<T, AppError>,
-    {
-        let _turn = self.turn.lock().unwrap_or_else(PoisonError::into_inner);
-        // Each turn is short and only a few threads wait here, but a caller
-        // whose deadline passed while waiting gets its 503 without the work.
-        if Instant::now() > deadline {
-            return Err(AppError::Unavailable);
-        }
         let mut conn = self.pool.get()?;
         work(&mut conn)
+    }
+}
+
+/// The writer thread: batches of queued writes, one transaction each.
+fn write_loop(pool: &Pool, queue: &std::sync::mpsc::Receiver<WriteJob>) {
+    let mut conn = None;
+    while let Ok(first) = queue.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        if conn.is_none() {
+            conn = pool.get().ok();
+        }
+        let Some(c) = conn.as_mut() else {
+            // No connection: every write of this batch gets a 503.
+            batch.into_iter().for_each(|job| drop(job));
+            std::thread::sleep(Duration::from_millis(50));
+            continue;
+        };
+        let mut deliveries = Vec::with_capacity(batch.len());
+        let outcome = c.immediate_transaction(|c| -> Result<(), diesel::result::Error> {
+            for job in batch.drain(..) {
+                // A panicking job loses only its own answer (its caller gets
+                // a 503); the writer and the rest of the batch carry on.
+                if let Ok(deliver) =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(c)))
+                {
+                    deliveries.push(deliver);
+                }
+            }
+            Ok(())
+        });
+        let committed = outcome.is_ok();
+        if let Err(e) = outcome {
+            tracing::warn!(error = %e, "a batch of writes was not committed");
+            // The connection may be in a bad state: take a fresh one next time.
+            conn = None;
+        }
+        // Jobs never run (BEGIN failed) are dropped here: their callers get 503.
+        drop(batch);
+        for deliver in deliveries {
+            deliver(committed);
+        }
     }
 }
 

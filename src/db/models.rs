@@ -2,7 +2,7 @@
 
 use diesel::prelude::*;
 
-use super::schema::{refresh_families, refresh_tokens, users};
+use super::schema::{sessions, users};
 use crate::domain::Role;
 
 /// A stored user. `role` is already a `Role`: the column's CHECK constraint
@@ -60,25 +60,18 @@ pub struct NewUser<'a> {
     pub created_at: i64,
 }
 
+/// One session: a login and every rotation since (reference §4).
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = refresh_families, check_for_backend(diesel::sqlite::Sqlite))]
-pub struct Family {
+#[diesel(table_name = sessions, check_for_backend(diesel::sqlite::Sqlite))]
+pub struct Session {
     pub id: String,
     pub user_id: i32,
+    pub generation: i64,
     pub created_at: i64,
     pub last_used_at: i64,
+    pub rotated_at: i64,
+    pub expires_at: i64,
     pub user_agent: String,
     pub ip: String,
     pub revoked_at: Option<i64>,
-}
-
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = refresh_tokens, check_for_backend(diesel::sqlite::Sqlite))]
-pub struct RefreshTokenRow {
-    pub jti: String,
-    pub family_id: String,
-    pub user_id: i32,
-    pub issued_at: i64,
-    pub expires_at: i64,
-    pub used_at: Option<i64>,
 }

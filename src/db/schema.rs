@@ -8,25 +8,26 @@ diesel::table! {
 }
 
 diesel::table! {
-    refresh_families (id) {
-        id -> Text,
-        user_id -> Integer,
-        created_at -> BigInt,
-        last_used_at -> BigInt,
-        user_agent -> Text,
-        ip -> Text,
-        revoked_at -> Nullable<BigInt>,
+    legacy_refresh_tokens (jti) {
+        jti -> Text,
+        session_id -> Text,
+        generation -> BigInt,
+        expires_at -> BigInt,
     }
 }
 
 diesel::table! {
-    refresh_tokens (jti) {
-        jti -> Text,
-        family_id -> Text,
+    sessions (id) {
+        id -> Text,
         user_id -> Integer,
-        issued_at -> BigInt,
+        generation -> BigInt,
+        created_at -> BigInt,
+        last_used_at -> BigInt,
+        rotated_at -> BigInt,
         expires_at -> BigInt,
-        used_at -> Nullable<BigInt>,
+        user_agent -> Text,
+        ip -> Text,
+        revoked_at -> Nullable<BigInt>,
     }
 }
 
@@ -42,8 +43,7 @@ diesel::table! {
     }
 }
 
-diesel::joinable!(refresh_families -> users (user_id));
-diesel::joinable!(refresh_tokens -> refresh_families (family_id));
-diesel::joinable!(refresh_tokens -> users (user_id));
+diesel::joinable!(legacy_refresh_tokens -> sessions (session_id));
+diesel::joinable!(sessions -> users (user_id));
 
-diesel::allow_tables_to_appear_in_same_query!(app_secrets, refresh_families, refresh_tokens, users,);
+diesel::allow_tables_to_appear_in_same_query!(app_secrets, legacy_refresh_tokens, sessions, users,);

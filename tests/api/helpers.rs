@@ -203,7 +203,7 @@ pub fn live_sessions(app: &TestApp, user_id: i32) -> usize {
     let mut conn = diesel::SqliteConnection::establish(app.db_path.to_str().unwrap()).unwrap();
     use portcullis::clock::Clock;
     let now = app.clock.now();
-    portcullis::db::refresh_tokens::active_families(&mut conn, user_id, now)
+    portcullis::db::sessions::active(&mut conn, user_id, now)
         .unwrap()
         .len()
 }
