@@ -17,3 +17,4 @@ mod session_core;
 mod sessions;
 mod startup;
 mod tokens;
+mod upgrade;
