@@ -45,6 +45,11 @@ struct Rejected(TokenError);
 /// A browser's refresh cookie, waiting for an extractor that needs the user.
 struct Refreshable(String);
 
+/// An API request's Bearer token, verified as an access token only when an
+/// extractor asks (`POST /token/refresh` and `/logout` carry a refresh token
+/// there, which is never worth verifying as an access token).
+struct Bearer(String);
+
 pub async fn authenticate(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -56,14 +61,8 @@ pub async fn authenticate(
     match face {
         Face::Api => {
             if let Some(token) = bearer_token(req.headers()) {
-                match state.accounts.verify_access(token) {
-                    Ok(identity) => {
-                        req.extensions_mut().insert(identity);
-                    }
-                    Err(e) => {
-                        req.extensions_mut().insert(Rejected(e));
-                    }
-                }
+                let token = Bearer(token.to_owned());
+                req.extensions_mut().insert(token);
             }
         }
         Face::Browser => {
@@ -99,6 +98,19 @@ fn state(req: &HttpRequest) -> Result<web::Data<AppState>, AppError> {
 async fn identity(req: &HttpRequest) -> Result<Option<Identity>, AppError> {
     if let Some(identity) = req.extensions().get::<Identity>() {
         return Ok(Some(identity.clone()));
+    }
+    let bearer = req.extensions_mut().remove::<Bearer>();
+    if let Some(Bearer(token)) = bearer {
+        return match state(req)?.accounts.verify_access(&token) {
+            Ok(identity) => {
+                req.extensions_mut().insert(identity.clone());
+                Ok(Some(identity))
+            }
+            Err(e) => {
+                req.extensions_mut().insert(Rejected(e));
+                Ok(None)
+            }
+        };
     }
     let Some(Refreshable(token)) = req.extensions_mut().remove::<Refreshable>() else {
         return Ok(None);
