@@ -10,7 +10,6 @@
 
 use std::time::{Duration, Instant};
 
-use diesel::Connection;
 use portcullis::{
     db::{self, models::Session, sessions, users},
     domain::Role,
