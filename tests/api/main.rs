@@ -11,6 +11,7 @@ mod helpers;
 mod login;
 mod pages;
 mod register;
+mod session_model;
 mod sessions;
 mod startup;
 mod tokens;
