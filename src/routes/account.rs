@@ -1,13 +1,14 @@
 //! `/account`: the user's own page: sessions, log out everywhere, password
-//! change. Every handler takes `LiveUser`: the token's session must still be
-//! live (reference §4).
+//! change. The page trusts the access token like any ordinary page; every
+//! form takes `LiveUser`: the token's session must still be live
+//! (reference §4.5).
 
 use actix_session::Session;
 use actix_web::{HttpRequest, HttpResponse, http::StatusCode, http::header, web};
 use serde::Deserialize;
 
 use crate::{
-    auth::accounts::PasswordChangeError,
+    auth::{Identity, accounts::PasswordChangeError},
     domain::SessionId,
     error::AppError,
     views::{self, AccountPage, FormErrors, SessionRow},
@@ -15,7 +16,7 @@ use crate::{
         chrome::chrome,
         flash::{self, Level},
         form::Form,
-        guard::LiveUser,
+        guard::{CurrentUser, LiveUser},
         redirect::see_other,
         session_cookies::{SessionChange, decide},
         state::AppState,
@@ -25,15 +26,22 @@ use crate::{
 pub async fn show(
     req: HttpRequest,
     state: web::Data<AppState>,
-    user: LiveUser,
+    CurrentUser(identity): CurrentUser,
 ) -> Result<HttpResponse, AppError> {
-    render(&req, &state, &user, StatusCode::OK, FormErrors::default()).await
+    render(
+        &req,
+        &state,
+        &identity,
+        StatusCode::OK,
+        FormErrors::default(),
+    )
+    .await
 }
 
 async fn render(
     req: &HttpRequest,
     state: &AppState,
-    LiveUser { identity, user }: &LiveUser,
+    identity: &Identity,
     status: StatusCode,
     errors: FormErrors,
 ) -> Result<HttpResponse, AppError> {
@@ -48,8 +56,8 @@ async fn render(
         status,
         &AccountPage {
             chrome: chrome(req),
-            username: user.username.clone(),
-            role: user.role,
+            username: identity.username.clone(),
+            role: identity.role,
             sessions,
             errors,
         },
@@ -83,7 +91,7 @@ pub async fn change_password(
         return render(
             &req,
             &state,
-            &user,
+            &user.identity,
             StatusCode::UNPROCESSABLE_ENTITY,
             errors,
         )
@@ -112,7 +120,7 @@ pub async fn change_password(
             render(
                 &req,
                 &state,
-                &user,
+                &user.identity,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 errors,
             )
@@ -126,8 +134,14 @@ pub async fn change_password(
                     super::login::wait_text(refusal.retry_after())
                 ),
             );
-            let mut res =
-                render(&req, &state, &user, StatusCode::TOO_MANY_REQUESTS, errors).await?;
+            let mut res = render(
+                &req,
+                &state,
+                &user.identity,
+                StatusCode::TOO_MANY_REQUESTS,
+                errors,
+            )
+            .await?;
             res.headers_mut().insert(
                 header::RETRY_AFTER,
                 header::HeaderValue::from(refusal.retry_after()),
@@ -139,7 +153,7 @@ pub async fn change_password(
             render(
                 &req,
                 &state,
-                &user,
+                &user.identity,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 errors,
             )

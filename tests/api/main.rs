@@ -14,6 +14,7 @@ mod metrics;
 mod pages;
 mod register;
 mod session_core;
+mod session_model;
 mod sessions;
 mod startup;
 mod tokens;
