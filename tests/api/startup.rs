@@ -145,6 +145,13 @@ async fn an_answered_write_survives_kill_9() {
         server.bearer_post("/logout", refresh).await.status(),
         StatusCode::NO_CONTENT
     );
+    // A rotation answered with 200 is committed: its new token is the live one.
+    let other = server.api_login("alice", PASSWORD).await;
+    let before = other["refresh_token"].as_str().unwrap().to_owned();
+    let res = server.bearer_post("/token/refresh", &before).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let rotated: serde_json::Value = res.json().await.unwrap();
+    let after = rotated["refresh_token"].as_str().unwrap().to_owned();
     server.stop("KILL");
 
     let server = BinaryServer::start(dir.path(), &[("JWT_SECRET_KEY", SECRET)]).await;
@@ -154,5 +161,10 @@ async fn an_answered_write_survives_kill_9() {
         res.status(),
         StatusCode::UNAUTHORIZED,
         "the revocation survived"
+    );
+    assert_eq!(
+        server.bearer_post("/token/refresh", &after).await.status(),
+        StatusCode::OK,
+        "the rotation survived"
     );
 }
