@@ -29,7 +29,7 @@ function request()
 end
 
 function response(status, headers, body)
-  report.count(status)
+  report.count(status, headers)
 end
 
 if delay_ms then

@@ -32,7 +32,7 @@ function request()
 end
 
 function response(status, headers, body)
-  report.count(status)
+  report.count(status, headers)
   if out and status == 200 then
     local token = body:match('"refresh_token"%s*:%s*"([^"]+)"')
     if token then

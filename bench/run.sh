@@ -6,11 +6,16 @@
 #
 #   bench/run.sh
 #
+# Besides the steady runs it measures the server overloaded on purpose: two
+# login floods of 64 connections (more than the bcrypt queue holds, so most
+# answers are immediate 503s) with low-rate probes on GET /protected, and
+# logins beside a normal-priority CPU hog on every core.
+#
 # Settings (environment, all optional):
 #   BENCH_DURATION=10        seconds per wrk run (at least 10)
 #   BENCH_ROUNDS=3           rounds of healthz / bearer / cookie, interleaved;
 #                            the ratios are the medians of each round's ratios
-#   BENCH_LOGIN_DURATION=20  seconds of the login flood (bcrypt is slow: more samples)
+#   BENCH_LOGIN_DURATION=20  seconds of the login runs (bcrypt is slow: more samples)
 #   BENCH_PORT=18080         loopback port for the server
 #   BENCH_NO_BUILD=1         skip `cargo build --release` (binary must exist)
 #   BENCH_BIN=path           bench this binary instead (implies BENCH_NO_BUILD)
@@ -30,6 +35,11 @@ PORT=${BENCH_PORT:-18080}
 OUT=${BENCH_OUT:-$ROOT/BENCHMARKS.md}
 CONNECTIONS=64
 THREADS=2
+LOGIN_CONNECTIONS_MAX=16 # throughput login: below the bcrypt queue, so no 503
+HOG_CONNECTIONS=8        # logins beside the CPU hogs
+SPRAY_USERS=1000         # distinct usernames in the spraying flood
+CURL_SECS=8              # the sequential curl logins during that flood: at most
+CURL_MAX=50              # this many, none started after CURL_SECS
 BASE="http://127.0.0.1:$PORT"
 BENCH_USER=bench_user
 BENCH_PASSWORD='Xk7-bench-Pw-91q'
@@ -66,10 +76,28 @@ if [[ -z ${BENCH_NO_BUILD:-} && -z ${BENCH_BIN:-} ]]; then
 fi
 [[ -x $BIN ]] || die "no release binary at $BIN"
 
+CORES=$(nproc)
 TMP=$(mktemp -d /tmp/portcullis-bench.XXXXXX)
 RESULTS=$TMP/results.txt
 SERVER_PID=
+HOG_PIDS=()
+# CPU hogs, one per core, at normal priority. Each also stops by itself
+# after $1 seconds (bash's SECONDS: no fork), should this script be killed.
+start_hogs() {
+  local i
+  for i in $(seq "$CORES"); do
+    bash -c 'while (( SECONDS < $1 )); do :; done' hog "$1" &
+    HOG_PIDS+=($!)
+  done
+}
+stop_hogs() {
+  local pid
+  for pid in "${HOG_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${HOG_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  HOG_PIDS=()
+}
 cleanup() {
+  if (( ${#HOG_PIDS[@]} )); then stop_hogs; fi
   if [[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
     kill -TERM "$SERVER_PID" 2>/dev/null || true
     wait "$SERVER_PID" 2>/dev/null || true
@@ -81,7 +109,6 @@ trap cleanup EXIT
 record() { echo "$1=$2" >>"$RESULTS"; }
 
 # ---- machine ---------------------------------------------------------------
-CORES=$(nproc)
 CPU_MODEL=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 record cores "$CORES"
 record cpu_model "$CPU_MODEL"
@@ -97,12 +124,21 @@ record login_duration "$LOGIN_DURATION"
 record load_before "$(cut -d' ' -f1-3 /proc/loadavg)"
 
 # ---- CPU accounting: how much of the machine something else was using ------
-# busy ticks of the whole machine (steal excluded), of the server, and of
-# finished children (wrk); "other" = machine - server - wrk, in cores.
+# busy ticks of the whole machine (steal excluded), of the server, of the CPU
+# hogs (while they run) and of finished children (wrk, curl); "other" =
+# machine - server - hogs - wrk, in cores.
 TICK=$(getconf CLK_TCK)
 machine_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8}' /proc/stat; }
 steal_ticks() { awk '/^cpu / {print $9}' /proc/stat; }  # taken by the hypervisor
 server_ticks() { sed 's/.*) //' "/proc/$SERVER_PID/stat" | awk '{print $12 + $13}'; }
+hog_ticks() {
+  local pid total=0 t
+  for pid in "${HOG_PIDS[@]}"; do
+    t=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | awk '{print $12 + $13}') || true
+    total=$((total + ${t:-0}))
+  done
+  echo "$total"
+}
 # CPU time of this shell's finished children (the wrk runs), from the `times`
 # builtin; it must run in this shell, not in a $(...) subshell, to see them.
 children_ticks() {
@@ -114,21 +150,24 @@ children_ticks() {
 }
 mark() {
   MARK_T=$(date +%s.%N); MARK_M=$(machine_ticks); MARK_S=$(server_ticks); MARK_ST=$(steal_ticks)
+  MARK_H=$(hog_ticks)
   children_ticks; MARK_C=$CHILDREN_TICKS
 }
-# other_cores NAME: records NAME_other_cores, NAME_server_cores, NAME_wrk_cores since `mark`
+# other_cores NAME: records NAME_{server,wrk,hog,other,steal}_cores since `mark`
 other_cores() {
-  local t m s c st
-  t=$(date +%s.%N); m=$(machine_ticks); s=$(server_ticks); st=$(steal_ticks)
+  local t m s c st h
+  t=$(date +%s.%N); m=$(machine_ticks); s=$(server_ticks); st=$(steal_ticks); h=$(hog_ticks)
   children_ticks; c=$CHILDREN_TICKS
-  python3 - "$1" "$MARK_T" "$t" $((m - MARK_M)) $((s - MARK_S)) $((c - MARK_C)) $((st - MARK_ST)) "$TICK" >>"$RESULTS" <<'EOF'
+  python3 - "$1" "$MARK_T" "$t" $((m - MARK_M)) $((s - MARK_S)) $((c - MARK_C)) $((st - MARK_ST)) \
+    $((h - MARK_H)) "$TICK" >>"$RESULTS" <<'EOF'
 import sys
-name, t0, t1, m, s, c, st, tick = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), *map(int, sys.argv[4:])
+name, t0, t1, m, s, c, st, h, tick = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), *map(int, sys.argv[4:])
 secs = t1 - t0
 print(f"{name}_steal_cores={st / tick / secs:.2f}")
 print(f"{name}_server_cores={s / tick / secs:.2f}")
 print(f"{name}_wrk_cores={c / tick / secs:.2f}")
-print(f"{name}_other_cores={max(0, m - s - c) / tick / secs:.2f}")
+print(f"{name}_hog_cores={h / tick / secs:.2f}")
+print(f"{name}_other_cores={max(0, m - s - c - h) / tick / secs:.2f}")
 EOF
 }
 
@@ -162,6 +201,8 @@ START_NS=$(date +%s%N)
     JWT_SECRET_KEY="$SECRET" \
     BCRYPT_COST=12 \
     LOGIN_MAX_FAILURES=1000000 \
+    LOGIN_MAX_FAILURES_PER_IP=1000000000 \
+    REGISTER_MAX_PER_IP=1000000000 \
     LOGIN_FAILURE_WINDOW=1 \
     REFRESH_REUSE_GRACE=0 \
     RUST_LOG=info \
@@ -174,6 +215,23 @@ until healthz_ok; do
 done
 READY_NS=$(date +%s%N)
 record startup_us "$(( (READY_NS - START_NS) / 1000 ))"
+
+# The bcrypt queue the server sized at start-up from its own hash time (its
+# log line "password hashing ready ... hash_ms=.. queue=..").
+ready_line=$(grep -m1 'password hashing ready' "$TMP/server.log" || true)
+QUEUE=$(sed -n 's/.* queue=\([0-9]*\).*/\1/p' <<<"$ready_line")
+SERVER_HASH_MS=$(sed -n 's/.* hash_ms="\{0,1\}\([0-9.]*\).*/\1/p' <<<"$ready_line")
+[[ -n $QUEUE ]] || die "no 'password hashing ready ... queue=N' line in the server log"
+record hash_queue "$QUEUE"
+record server_hash_ms "${SERVER_HASH_MS:-unknown}"
+# The throughput login stays below the queue (no 503); the floods exceed it.
+LOGIN_CONNECTIONS=$(( QUEUE - 4 < LOGIN_CONNECTIONS_MAX ? QUEUE - 4 : LOGIN_CONNECTIONS_MAX ))
+(( LOGIN_CONNECTIONS >= THREADS )) || LOGIN_CONNECTIONS=$THREADS
+(( CONNECTIONS > QUEUE )) || echo "bench: warning: the queue ($QUEUE) holds all $CONNECTIONS flood connections" >&2
+record connections "$CONNECTIONS"
+record login_connections "$LOGIN_CONNECTIONS"
+record hog_connections "$HOG_CONNECTIONS"
+record spray_users "$SPRAY_USERS"
 
 # ---- a user, a session, the two ways of presenting an access token ----------
 code=$(curl -s -o "$TMP/register.json" -w '%{http_code}' -H 'Content-Type: application/json' \
@@ -227,11 +285,13 @@ for round in $(seq "$ROUNDS"); do
     run_wrk "cookie_$round" "$DURATION" $CONNECTIONS $THREADS --timeout 10s -s "$BENCH_DIR/get.lua"
 done
 
-# Logins: each waits its turn for bcrypt, so the timeout must cover the queue
-# (64 connections x ~0.15 s). Their refresh tokens seed the refresh run.
+# Logins at bcrypt's pace: fewer connections than the hash queue holds (16,
+# or the queue less 4 if smaller), so every login waits its turn and none is
+# refused, yet every bcrypt thread always has the next one waiting. Their
+# refresh tokens seed the refresh run.
 mkdir -p "$TMP/tokens"
 BENCH_TOKENS_DIR=$TMP/tokens \
-  run_wrk login "$LOGIN_DURATION" $CONNECTIONS $THREADS --timeout 60s -s "$BENCH_DIR/login.lua"
+  run_wrk login "$LOGIN_DURATION" "$LOGIN_CONNECTIONS" $THREADS --timeout 60s -s "$BENCH_DIR/login.lua"
 
 cat "$TMP"/tokens/tokens-*.txt >"$TMP/tokens.txt" 2>/dev/null || true
 have=$(wc -l <"$TMP/tokens.txt")
@@ -245,28 +305,91 @@ record refresh_sessions "$have"
 BENCH_TOKENS_FILE=$TMP/tokens.txt BENCH_THREADS=$THREADS \
   run_wrk refresh "$DURATION" $CONNECTIONS $THREADS --timeout 10s -s "$BENCH_DIR/refresh.lua"
 
-# Pages during a login flood: 64 connections of logins, and beside them a
-# low-rate probe (4 connections, 20 ms pause between requests: ~150 req/s)
-# on each face of GET /protected, one after the other.
-FLOOD_SECS=$((2 * DURATION + 4))
-echo "bench: login flood (${FLOOD_SECS}s) with probes on GET /protected" >&2
-mark
-(
-  cd "$TMP"
-  wrk -t$THREADS -c$CONNECTIONS -d"${FLOOD_SECS}s" --timeout 60s -s "$BENCH_DIR/login.lua" "$BASE" \
-    >"$TMP/flood.out" 2>&1 || true
-) &
-FLOOD_PID=$!
+# Pages during login floods. A flood is 64 connections of logins, more than
+# the bcrypt queue holds: beyond the queue every login is answered 503 at
+# once and its connection sends the next (a storm of immediate retries).
+# Beside it a low-rate probe (4 connections, 20 ms pause between requests:
+# ~200 req/s) measures each face of GET /protected, one after the other.
+# flood_with_probes NAME SECS LUA [TAIL]: the flood runs SECS; the probes
+# start after 2 s; TAIL (a shell function) runs after them, flood still on.
+# Records NAME_* (the flood) and NAME_probe_{bearer,cookie}_*.
+flood_with_probes() {
+  local name=$1 secs=$2 lua=$3 tail=${4:-}
+  echo "bench: $name (${secs}s, $CONNECTIONS connections) with probes on GET /protected" >&2
+  mark
+  (
+    cd "$TMP"
+    wrk -t$THREADS -c$CONNECTIONS -d"${secs}s" --timeout 60s -s "$BENCH_DIR/$lua" "$BASE" \
+      >"$TMP/$name.out" 2>&1 || true
+  ) &
+  local flood_pid=$!
+  sleep 2
+  BENCH_PATH=/protected BENCH_BEARER=$ACCESS BENCH_DELAY_MS=20 \
+    wrk -t1 -c4 -d"${DURATION}s" --timeout 10s -s "$BENCH_DIR/get.lua" "$BASE" \
+    >"$TMP/${name}_probe_bearer.out" 2>&1 || true
+  BENCH_PATH=/protected BENCH_COOKIE=$COOKIE BENCH_DELAY_MS=20 \
+    wrk -t1 -c4 -d"${DURATION}s" --timeout 10s -s "$BENCH_DIR/get.lua" "$BASE" \
+    >"$TMP/${name}_probe_cookie.out" 2>&1 || true
+  if [[ -n $tail ]]; then "$tail"; fi
+  wait "$flood_pid"
+  other_cores "$name"
+  parse_wrk "$name"
+  parse_wrk "${name}_probe_bearer"
+  parse_wrk "${name}_probe_cookie"
+}
+
+# Sequential logins by curl during the spraying flood: each answer's status,
+# total time and Retry-After header (wrk's latency percentiles mix the 503s
+# with the hashed answers, and its coordinated-omission correction adds
+# samples to them, so the 503s are timed here). At most CURL_MAX requests,
+# none started after CURL_SECS s, each bounded by --max-time 4.
+curl_logins() {
+  echo "bench: sequential curl logins during the flood (${CURL_SECS}s at most)" >&2
+  local until=$(( $(date +%s) + CURL_SECS )) n=0
+  : >"$TMP/spray_curl.txt"
+  while (( n < CURL_MAX && $(date +%s) < until )); do
+    curl -s -o /dev/null --max-time 4 -H 'Content-Type: application/json' \
+      -w '%{http_code} %{time_total} %header{retry-after}\n' \
+      -d '{"username":"flood-curl","password":"wrong-Pw-curl-x9q"}' "$BASE/login" \
+      >>"$TMP/spray_curl.txt" 2>/dev/null || echo "000 0" >>"$TMP/spray_curl.txt"
+    n=$((n + 1))
+    sleep 0.02
+  done
+}
+
+# 1. One user's right password, as fast as 64 connections send it.
+flood_with_probes flood $((2 * DURATION + 4)) login.lua
+sleep 2   # the queue drains (the jobs of closed connections are skipped)
+
+# 2. Spraying: wrong passwords across 1,000 distinct usernames (they do not
+#    exist: each still costs a hash, against the dummy); then curl times 503s.
+BENCH_USERS_COUNT=$SPRAY_USERS BENCH_USERS_PREFIX=flood BENCH_THREADS=$THREADS \
+  flood_with_probes spray $((2 + 2 * DURATION + CURL_SECS + 4)) login_users.lua curl_logins
+python3 - "$TMP/spray_curl.txt" >>"$RESULTS" <<'EOF'
+import math, statistics, sys
+rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
+times = sorted(float(r[1]) * 1000 for r in rows if r[0] == "503")
+rank = lambda p: times[max(0, math.ceil(p / 100 * len(times)) - 1)]
+print(f"curl_requests={len(rows)}")
+print(f"curl_503={len(times)}")
+print(f"curl_401={sum(r[0] == '401' for r in rows)}")
+print(f"curl_other={sum(r[0] not in ('401', '503') for r in rows)}")
+print(f"curl_503_no_retry_after={sum(r[0] == '503' and len(r) < 3 for r in rows)}")
+if times:
+    print(f"curl_503_p50_ms={statistics.median(times):.2f}")
+    print(f"curl_503_p99_ms={rank(99):.2f}")
+    print(f"curl_503_max_ms={times[-1]:.2f}")
+EOF
 sleep 2
-BENCH_PATH=/protected BENCH_BEARER=$ACCESS BENCH_DELAY_MS=20 \
-  wrk -t1 -c4 -d"${DURATION}s" --timeout 10s -s "$BENCH_DIR/get.lua" "$BASE" >"$TMP/probe_bearer.out" 2>&1 || true
-BENCH_PATH=/protected BENCH_COOKIE=$COOKIE BENCH_DELAY_MS=20 \
-  wrk -t1 -c4 -d"${DURATION}s" --timeout 10s -s "$BENCH_DIR/get.lua" "$BASE" >"$TMP/probe_cookie.out" 2>&1 || true
-wait "$FLOOD_PID"
-other_cores flood
-parse_wrk flood
-parse_wrk probe_bearer
-parse_wrk probe_cookie
+
+# 3. Logins beside a CPU hog on every core (normal priority, as any busy
+#    process on a shared box): the bcrypt threads (SCHED_BATCH) must still
+#    get their share of the CPU.
+echo "bench: $CORES CPU hogs at normal priority" >&2
+start_hogs $((LOGIN_DURATION + 20))
+sleep 1
+run_wrk login_hog "$LOGIN_DURATION" $HOG_CONNECTIONS $THREADS --timeout 60s -s "$BENCH_DIR/login.lua"
+stop_hogs
 
 # ---- memory, shutdown ---------------------------------------------------------
 record rss_peak_kib "$(awk '/^VmHWM/ {print $2}' "/proc/$SERVER_PID/status")"
@@ -276,6 +399,26 @@ record load_after "$(cut -d' ' -f1-3 /proc/loadavg)"
 kill -TERM "$SERVER_PID"
 wait "$SERVER_PID" || true
 SERVER_PID=
+# The log: every WARN/ERROR line, and apart the two lines each refused login
+# is expected to write (the hasher's "queue full", the error page's 503).
+QUEUE_FULL=' WARN password hashing refused: queue full'
+OVERLOADED=' ERROR request failed status=503 error=Overloaded'
+record server_log_lines "$(wc -l <"$TMP/server.log")"
+record server_log_bytes "$(wc -c <"$TMP/server.log")"
 record server_errors "$(grep -c -E ' (ERROR|WARN) ' "$TMP/server.log" || true)"
+record server_queue_full_warns "$(grep -c -e "$QUEUE_FULL" "$TMP/server.log" || true)"
+record server_overloaded_errors "$(grep -c -e "$OVERLOADED" "$TMP/server.log" || true)"
+{ grep -E ' (ERROR|WARN) ' "$TMP/server.log" || true; } | { grep -v -e "$QUEUE_FULL" -e "$OVERLOADED" || true; } \
+  >"$TMP/server_other_errors.txt"
+record server_other_errors "$(wc -l <"$TMP/server_other_errors.txt")"
+if [[ -s $TMP/server_other_errors.txt ]]; then
+  echo "bench: other WARN/ERROR lines in the server log (first 5):" >&2
+  head -n5 "$TMP/server_other_errors.txt" >&2
+fi
+# Request-log lines by status class: a 5xx other than 503 under load is a bug.
+REQUEST_LINE=' INFO request request_id='
+record server_503 "$({ grep -e "$REQUEST_LINE" "$TMP/server.log" || true; } | grep -c ' status=503 ' || true)"
+record server_5xx_not_503 "$({ grep -e "$REQUEST_LINE" "$TMP/server.log" || true; } \
+  | grep -E ' status=5[0-9][0-9] ' | grep -vc ' status=503 ' || true)"
 
 python3 "$BENCH_DIR/report.py" "$RESULTS" "$OUT"
