@@ -281,6 +281,16 @@ impl Accounts {
                 return Ok(Login::Locked(refusal));
             }
         };
+        // The hash's place before anything else: a refusal (503) costs no
+        // database look-up, and refunds the reservation.
+        let place = match self.hasher.admit() {
+            Ok(place) => place,
+            Err(e) => {
+                metrics::counter!("portcullis_logins_total", "outcome" => "unavailable")
+                    .increment(1);
+                return Err(e);
+            }
+        };
         let name = username.to_owned();
         let user = self
             .db
@@ -288,7 +298,11 @@ impl Accounts {
             .await?;
         let hash = user.as_ref().map(|u| u.password_hash.clone());
         // Refused (503) or abandoned here, the reservation is refunded.
-        let valid = match self.hasher.verify(attempt, hash, client.connection).await {
+        let valid = match self
+            .hasher
+            .verify(place, attempt, hash, client.connection)
+            .await
+        {
             Ok(valid) => valid,
             Err(e) => {
                 metrics::counter!("portcullis_logins_total", "outcome" => "unavailable")
@@ -500,9 +514,15 @@ impl Accounts {
                 count_refusal(refusal);
                 PasswordChangeError::Locked(refusal)
             })?;
+        let place = self.hasher.admit()?;
         if !self
             .hasher
-            .verify(current, Some(user.password_hash.clone()), client.connection)
+            .verify(
+                place,
+                current,
+                Some(user.password_hash.clone()),
+                client.connection,
+            )
             .await?
         {
             reserved.failed();

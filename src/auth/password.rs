@@ -15,8 +15,8 @@
 
 use std::{
     sync::{
-        Arc, Mutex,
-        atomic::{AtomicUsize, Ordering},
+        Arc, Mutex, OnceLock,
+        atomic::{AtomicU64, AtomicUsize, Ordering},
         mpsc,
     },
     time::{Duration, Instant},
@@ -40,13 +40,20 @@ const MAX_QUEUE: usize = 4096;
 /// Hashes and verifies passwords at one cost, on bcrypt's own threads.
 pub struct Hasher {
     cost: u32,
+    threads: usize,
     pool: BcryptPool,
-    /// Jobs queued or running.
+    /// Jobs admitted and not yet answered (queued or running).
     in_queue: Arc<AtomicUsize>,
-    capacity: usize,
-    /// The unknown-user dummy, at `cost`, computed once at start-up.
-    dummy: Arc<str>,
-    hash_time: Duration,
+    /// How long one hash takes, in nanoseconds: an estimate at start-up,
+    /// then a moving average of the hashes actually done, so the queue
+    /// follows what the machine can do now (a busy machine hashes slower).
+    hash_nanos: Arc<AtomicU64>,
+    /// The unknown-user dummy, at `cost`: the pool's first job computes it.
+    dummy: Arc<OnceLock<String>>,
+    /// When a refusal was last logged (seconds since start), so a flood of
+    /// refusals writes one warning a second, not one per request.
+    refusal_logged: AtomicU64,
+    started: Instant,
 }
 
 /// A snapshot for metrics and logs.
@@ -57,43 +64,90 @@ pub struct HasherLoad {
     pub hash_time: Duration,
 }
 
+/// A place in the queue, taken before any other work for a request that will
+/// need a hash (so a refusal costs nothing), freed when dropped.
+pub struct Admission(Arc<AtomicUsize>);
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 impl Hasher {
-    /// One thread per core. Measures the hash time by computing the dummy
-    /// hash; fails (start-up error) if bcrypt cannot hash at `cost`.
+    /// One thread per core. The hash time is estimated from a hash at the
+    /// cheapest cost (bcrypt's time doubles with each step of cost), so
+    /// start-up stays fast; the dummy at `cost` is the pool's first job and
+    /// the measurements refine the estimate. Fails (a start-up error) if
+    /// bcrypt cannot hash.
     pub fn new(cost: u32) -> Result<Self, bcrypt::BcryptError> {
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
         let started = Instant::now();
-        let dummy: Arc<str> = bcrypt::hash(crate::auth::random_id(), cost)?.into();
-        let hash_time = started.elapsed().max(Duration::from_micros(100));
-        let per_thread = ADMIT_SECONDS / hash_time.as_secs_f64();
-        let capacity = ((threads as f64 * per_thread) as usize).clamp(MIN_QUEUE, MAX_QUEUE);
-        tracing::info!(
+        bcrypt::hash(crate::auth::random_id(), 4)?;
+        let estimate = started.elapsed().as_nanos() as f64 * 2f64.powi(cost as i32 - 4);
+        let hasher = Self {
             cost,
-            hash_ms = format!("{:.1}", hash_time.as_secs_f64() * 1000.0),
             threads,
-            queue = capacity,
-            "password hashing ready"
-        );
-        Ok(Self {
-            cost,
             pool: BcryptPool::new(threads),
             in_queue: Arc::default(),
-            capacity,
-            dummy,
-            hash_time,
-        })
+            hash_nanos: Arc::new(AtomicU64::new(estimate.max(1e5) as u64)),
+            dummy: Arc::default(),
+            refusal_logged: AtomicU64::new(u64::MAX),
+            started,
+        };
+        let (dummy, nanos) = (hasher.dummy.clone(), hasher.hash_nanos.clone());
+        hasher.pool.submit(Box::new(move || {
+            let started = Instant::now();
+            dummy_hash(&dummy, cost);
+            record_hash_time(&nanos, started.elapsed());
+        }));
+        tracing::info!(
+            cost,
+            hash_ms = format!("{:.1}", estimate / 1e6),
+            threads,
+            queue = hasher.capacity(),
+            "password hashing ready"
+        );
+        Ok(hasher)
     }
 
     pub fn cost(&self) -> u32 {
         self.cost
     }
 
+    fn hash_time(&self) -> Duration {
+        Duration::from_nanos(self.hash_nanos.load(Ordering::Relaxed))
+    }
+
+    /// What the threads can hash within `ADMIT_SECONDS`, at the current
+    /// hash time.
+    fn capacity(&self) -> usize {
+        let per_thread = ADMIT_SECONDS / self.hash_time().as_secs_f64();
+        ((self.threads as f64 * per_thread) as usize).clamp(MIN_QUEUE, MAX_QUEUE)
+    }
+
     pub fn load(&self) -> HasherLoad {
         HasherLoad {
             in_queue: self.in_queue.load(Ordering::Relaxed),
-            capacity: self.capacity,
-            hash_time: self.hash_time,
+            capacity: self.capacity(),
+            hash_time: self.hash_time(),
         }
+    }
+
+    /// Takes a place in the queue, or refuses at once (`Overloaded`, a 503
+    /// with `Retry-After`) when it is full.
+    pub fn admit(&self) -> Result<Admission, AppError> {
+        let capacity = self.capacity();
+        if self.in_queue.fetch_add(1, Ordering::AcqRel) >= capacity {
+            self.in_queue.fetch_sub(1, Ordering::AcqRel);
+            metrics::counter!("portcullis_hash_refusals_total").increment(1);
+            let now = self.started.elapsed().as_secs();
+            if self.refusal_logged.swap(now, Ordering::Relaxed) != now {
+                tracing::warn!(queue = capacity, "password hashing refused: queue full");
+            }
+            return Err(self.overloaded());
+        }
+        Ok(Admission(self.in_queue.clone()))
     }
 
     pub async fn hash(
@@ -102,7 +156,7 @@ impl Hasher {
         caller: Option<Connection>,
     ) -> Result<String, AppError> {
         let cost = self.cost;
-        self.run(caller, move || hash(&password, cost))
+        self.run(self.admit()?, caller, move || hash(&password, cost))
             .await?
             .map_err(AppError::internal)
     }
@@ -111,54 +165,49 @@ impl Hasher {
     /// (it met the rules of its day; today's rules are not re-applied).
     pub async fn rehash(&self, verified: &str) -> Result<String, AppError> {
         let (cost, attempt) = (self.cost, verified.to_owned());
-        self.run(None, move || bcrypt::hash(attempt, cost))
+        self.run(self.admit()?, None, move || bcrypt::hash(attempt, cost))
             .await?
             .map_err(AppError::internal)
     }
 
     /// Checks an attempt; `None` (an unknown user) still costs one hash,
-    /// against the dummy.
+    /// against the dummy. `place` comes from `admit`.
     pub async fn verify(
         &self,
+        place: Admission,
         attempt: &str,
         hash: Option<String>,
         caller: Option<Connection>,
     ) -> Result<bool, AppError> {
         let attempt = attempt.to_owned();
-        let dummy = self.dummy.clone();
-        self.run(caller, move || {
-            verify(&attempt, hash.as_deref().unwrap_or(&dummy)) && hash.is_some()
+        let (dummy, cost) = (self.dummy.clone(), self.cost);
+        self.run(place, caller, move || match &hash {
+            Some(hash) => verify(&attempt, hash),
+            None => {
+                let _ = verify(&attempt, dummy_hash(&dummy, cost));
+                false
+            }
         })
         .await
     }
 
-    /// Runs bcrypt work on the pool if it is admitted. `caller` is the
-    /// client's connection: if it has closed when the job's turn comes, the
-    /// job is skipped.
-    async fn run<T, F>(&self, caller: Option<Connection>, work: F) -> Result<T, AppError>
+    /// Runs admitted bcrypt work on the pool. `caller` is the client's
+    /// connection: if it has closed when the job's turn comes, the job is
+    /// skipped. The place is the caller's until it has its answer or goes
+    /// away (this future dropped): a job nobody waits for is no work.
+    async fn run<T, F>(
+        &self,
+        _place: Admission,
+        caller: Option<Connection>,
+        work: F,
+    ) -> Result<T, AppError>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let Some(jobs) = &self.pool.jobs else {
-            // No thread could be started: the shared blocking pool still works.
-            return Ok(tokio::task::spawn_blocking(work).await?);
-        };
-        if self.in_queue.fetch_add(1, Ordering::AcqRel) >= self.capacity {
-            self.in_queue.fetch_sub(1, Ordering::AcqRel);
-            tracing::warn!(
-                queue = self.capacity,
-                "password hashing refused: queue full"
-            );
-            metrics::counter!("portcullis_hash_refusals_total").increment(1);
-            return Err(self.overloaded());
-        }
-        // The place is the caller's until it has its answer or goes away
-        // (the client disconnected and this future was dropped): a job
-        // nobody waits for is no work, it is skipped when its turn comes.
-        let _place = Place(self.in_queue.clone());
         let (done, result) = oneshot::channel();
         let deadline = Instant::now() + MAX_WAIT;
+        let nanos = self.hash_nanos.clone();
         let job: BcryptJob = Box::new(move || {
             let abandoned = done.is_closed() || caller.is_some_and(Connection::gone);
             if abandoned || Instant::now() > deadline {
@@ -167,16 +216,15 @@ impl Hasher {
             }
             let started = Instant::now();
             let value = work();
-            metrics::histogram!("portcullis_hash_duration_seconds")
-                .record(started.elapsed().as_secs_f64());
+            record_hash_time(&nanos, started.elapsed());
             let _ = done.send(value);
         });
-        if jobs.send(job).is_err() {
+        if !self.pool.submit(job) {
             return Err(AppError::internal(anyhow::anyhow!(
                 "the bcrypt threads stopped"
             )));
         }
-        match tokio::time::timeout(MAX_WAIT + 2 * self.hash_time, result).await {
+        match tokio::time::timeout(MAX_WAIT + 2 * self.hash_time(), result).await {
             Ok(Ok(value)) => Ok(value),
             // The job was skipped (its deadline passed) or panicked.
             Ok(Err(_)) | Err(_) => Err(self.overloaded()),
@@ -190,13 +238,26 @@ impl Hasher {
     }
 }
 
-/// A place in the queue, freed when dropped.
-struct Place(Arc<AtomicUsize>);
+/// The dummy hash, computed once (the first caller computes it, others
+/// wait for it).
+fn dummy_hash(dummy: &OnceLock<String>, cost: u32) -> &str {
+    dummy.get_or_init(|| {
+        // Only an invalid cost fails, and the settings refuse those; were it
+        // to fail, unknown users would answer faster than known ones.
+        bcrypt::hash(crate::auth::random_id(), cost).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "cannot compute the dummy password hash");
+            String::new()
+        })
+    })
+}
 
-impl Drop for Place {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
+/// Folds one measured hash into the moving average (weight 1/8).
+fn record_hash_time(nanos: &AtomicU64, took: Duration) {
+    metrics::histogram!("portcullis_hash_duration_seconds").record(took.as_secs_f64());
+    let took = took.as_nanos().min(u128::from(u64::MAX)) as u64;
+    let _ = nanos.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |old| {
+        Some(old - old / 8 + took / 8)
+    });
 }
 
 pub fn hash(password: &Password, cost: u32) -> Result<String, bcrypt::BcryptError> {
@@ -230,6 +291,18 @@ struct BcryptPool {
 }
 
 impl BcryptPool {
+    /// Queues a job; without threads (none could be started) it runs on a
+    /// thread of its own.
+    fn submit(&self, job: BcryptJob) -> bool {
+        match &self.jobs {
+            Some(jobs) => jobs.send(job).is_ok(),
+            None => {
+                std::thread::spawn(job);
+                true
+            }
+        }
+    }
+
     fn new(threads: usize) -> Self {
         let (jobs, queue) = mpsc::channel::<BcryptJob>();
         let queue = Arc::new(Mutex::new(queue));
@@ -306,8 +379,13 @@ mod tests {
     #[actix_web::test]
     async fn unknown_users_never_verify_and_cost_a_hash() {
         let hasher = Hasher::new(4).unwrap();
-        assert!(!hasher.verify("anything", None, None).await.unwrap());
-        assert_eq!(cost_of(&hasher.dummy), Some(4));
+        assert!(
+            !hasher
+                .verify(hasher.admit().unwrap(), "anything", None, None)
+                .await
+                .unwrap()
+        );
+        assert_eq!(hasher.dummy.get().and_then(|d| cost_of(d)), Some(4));
     }
 
     /// Occupies `n` queue places with jobs that wait until released.
@@ -324,7 +402,8 @@ mod tests {
             .map(|_| {
                 let (h, gate) = (hasher.clone(), gate.clone());
                 actix_web::rt::spawn(async move {
-                    h.run(None, move || {
+                    let place = h.admit().unwrap();
+                    h.run(place, None, move || {
                         let _ = gate.lock().unwrap().recv();
                     })
                     .await
@@ -343,10 +422,13 @@ mod tests {
     #[actix_web::test]
     async fn a_full_queue_refuses_at_once_and_frees_its_places() {
         let hasher = Arc::new(Hasher::new(4).unwrap());
+        // The start-up job (the dummy) is done: no hash completes while the
+        // places are held, so the capacity stays what it is now.
+        until(|| hasher.dummy.get().is_some() && hasher.load().in_queue == 0).await;
         let capacity = hasher.load().capacity;
         let (release, held) = hold(&hasher, capacity);
         until(|| hasher.load().in_queue == capacity).await;
-        let refused = hasher.run(None, || ()).await;
+        let refused = hasher.admit().map(drop);
         assert!(matches!(
             refused,
             Err(AppError::Overloaded { retry_after: 3 })
@@ -358,19 +440,23 @@ mod tests {
             job.await.unwrap().unwrap();
         }
         assert_eq!(hasher.load().in_queue, 0, "every place is free again");
-        assert!(hasher.run(None, || ()).await.is_ok());
+        let place = hasher.admit().unwrap();
+        assert!(hasher.run(place, None, || ()).await.is_ok());
     }
 
     #[actix_web::test]
     async fn a_job_whose_caller_left_is_skipped() {
         use futures_util::FutureExt;
         let hasher = Arc::new(Hasher::new(4).unwrap());
+        until(|| hasher.dummy.get().is_some()).await;
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
         let (release, held) = hold(&hasher, threads);
         until(|| hasher.load().in_queue == threads).await;
         let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = ran.clone();
-        let mut abandoned = Box::pin(hasher.run(None, move || flag.store(true, Ordering::SeqCst)));
+        let place = hasher.admit().unwrap();
+        let mut abandoned =
+            Box::pin(hasher.run(place, None, move || flag.store(true, Ordering::SeqCst)));
         assert!((&mut abandoned).now_or_never().is_none(), "queued");
         drop(abandoned); // the client went away
         for _ in 0..threads {

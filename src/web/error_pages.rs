@@ -102,7 +102,10 @@ pub async fn render_errors(
             return Ok(ServiceResponse::new(req, keep_headers(&old, redirect)));
         }
     }
-    if status.is_server_error() {
+    // A refusal under load is expected and counted (metrics, one warning a
+    // second from the hasher): logging each one would let a flood fill the log.
+    let expected = matches!(app_error, Some(AppError::Overloaded { .. }));
+    if status.is_server_error() && !expected {
         match res.response().error() {
             Some(e) => tracing::error!(status = status.as_u16(), error = ?e, "request failed"),
             None => tracing::error!(status = status.as_u16(), "request failed"),
