@@ -276,3 +276,33 @@ fn stored_cost(app: &TestApp, username: &str) -> u32 {
         .parse()
         .unwrap()
 }
+
+#[actix_web::test]
+async fn an_ipv4_mapped_peer_is_its_ipv4_address() {
+    // A dual-stack listener sees IPv4 clients as ::ffff:a.b.c.d.
+    if std::net::TcpListener::bind("[::]:0").is_err() {
+        eprintln!("SKIPPED: no IPv6 on this machine");
+        return;
+    }
+    let app = spawn_app_with(&[
+        ("BIND_ADDR", "[::]:0"),
+        ("TRUSTED_PROXIES", "127.0.0.1"),
+        ("LOGIN_MAX_FAILURES", "1"),
+    ])
+    .await;
+    app.api_register("alice", PASSWORD).await;
+    // The peer ::ffff:127.0.0.1 is the trusted 127.0.0.1, so the forwarded
+    // client is believed: two clients, two separate counts.
+    assert_eq!(
+        login_from(&app, "198.51.100.1", "alice", "wrong-password-1").await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        login_from(&app, "198.51.100.1", "alice", PASSWORD).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        login_from(&app, "198.51.100.2", "alice", PASSWORD).await,
+        StatusCode::OK
+    );
+}
