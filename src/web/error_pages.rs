@@ -24,6 +24,9 @@ use crate::{
     views::{self, Chrome, Rendered},
 };
 
+/// How long a refusal under load (503) is held before it is sent.
+pub const REFUSAL_PACE: std::time::Duration = std::time::Duration::from_millis(25);
+
 /// A handler panicked. The request is gone by then, so this renders the 500
 /// page without the session's data (no user in the nav, no flash).
 #[derive(Debug, thiserror::Error)]
@@ -105,6 +108,13 @@ pub async fn render_errors(
     // A refusal under load is expected and counted (metrics, one warning a
     // second from the hasher): logging each one would let a flood fill the log.
     let expected = matches!(app_error, Some(AppError::Overloaded { .. }));
+    if expected {
+        // Paced, not queued: the answer still comes at once for a person,
+        // but a client that retries in a tight loop gets a few dozen a
+        // second per connection instead of thousands, which would take the
+        // CPU from the pages and from the hashing itself.
+        actix_web::rt::time::sleep(REFUSAL_PACE).await;
+    }
     if status.is_server_error() && !expected {
         match res.response().error() {
             Some(e) => tracing::error!(status = status.as_u16(), error = ?e, "request failed"),
