@@ -33,6 +33,10 @@ pub const ADMIT_SECONDS: f64 = 3.0;
 /// The longest a caller waits for its hash to start.
 pub const MAX_WAIT: Duration = Duration::from_secs(5);
 
+/// How often a caller waiting for its hash checks that its client is still
+/// connected.
+const CLIENT_CHECK: Duration = Duration::from_millis(50);
+
 /// Bounds on the queue whatever the measurement says.
 const MIN_QUEUE: usize = 4;
 const MAX_QUEUE: usize = 4096;
@@ -99,7 +103,12 @@ impl Hasher {
         hasher.pool.submit(Box::new(move || {
             let started = Instant::now();
             dummy_hash(&dummy, cost);
-            record_hash_time(&nanos, started.elapsed());
+            // The first real measurement replaces the estimate.
+            let took = started.elapsed();
+            nanos.store(
+                took.as_nanos().min(u128::from(u64::MAX)) as u64,
+                Ordering::Relaxed,
+            );
         }));
         tracing::info!(
             cost,
@@ -224,10 +233,25 @@ impl Hasher {
                 "the bcrypt threads stopped"
             )));
         }
-        match tokio::time::timeout(MAX_WAIT + 2 * self.hash_time(), result).await {
-            Ok(Ok(value)) => Ok(value),
-            // The job was skipped (its deadline passed) or panicked.
-            Ok(Err(_)) | Err(_) => Err(self.overloaded()),
+        // actix does not drop a handler whose client disconnected, so the
+        // wait itself watches the connection and gives the place back when
+        // the client is gone (its job is then skipped when its turn comes).
+        let limit = tokio::time::sleep(MAX_WAIT + 2 * self.hash_time());
+        tokio::pin!(limit, result);
+        let mut watch = tokio::time::interval(CLIENT_CHECK);
+        loop {
+            tokio::select! {
+                answer = &mut result => {
+                    // Err: the job was skipped (its deadline passed) or panicked.
+                    return answer.map_err(|_| self.overloaded());
+                }
+                _ = &mut limit => return Err(self.overloaded()),
+                _ = watch.tick() => {
+                    if caller.is_some_and(Connection::gone) {
+                        return Err(self.overloaded());
+                    }
+                }
+            }
         }
     }
 
