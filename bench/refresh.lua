@@ -6,9 +6,10 @@
 -- keeps a queue: request() takes the oldest token, response() pushes the new
 -- refresh token the server returned. Each connection has one request in
 -- flight, so every token is presented exactly once and every request is a
--- real rotation (a row marked used, a row inserted, the family touched, in
--- one transaction). The server runs with REFRESH_REUSE_GRACE=0, so a token
--- presented twice would revoke its family and show up as non-2xx responses.
+-- real rotation: the session's one row moved to its next generation by one
+-- conditional UPDATE, committed by the server's writer thread before it
+-- answers. The server runs with REFRESH_REUSE_GRACE=0, so a token presented
+-- twice would revoke its session and show up as non-2xx responses.
 package.path = os.getenv("BENCH_DIR") .. "/?.lua;" .. package.path
 local report = require("report")
 

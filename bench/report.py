@@ -49,7 +49,7 @@ def main():
     cookie_ratios = [f(f"cookie_{i}_rps") / f(f"healthz_{i}_rps") for i in rounds]
     bearer_ratio, cookie_ratio = med(bearer_ratios), med(cookie_ratios)
     spread = lambda xs: ", ".join(f"{x:.3f}" for x in xs)
-    login = f("login_rps")
+    login = status(r, "login", 200) / f("login_duration_s")  # logins done: a 503 is not one
     login_hog = status(r, "login_hog", 200) / f("login_hog_duration_s")
     refresh = f("refresh_rps")
     rss_mib = f("rss_peak_kib") / 1024
@@ -57,7 +57,7 @@ def main():
     page_runs = [f"{name}_{i}" for i in rounds for name in ("healthz", "bearer", "cookie")]
     floods = ["flood", "spray"]  # meant to overflow the hash queue: their own status mix
     probes = [f"{fl}_probe_{face}" for fl in floods for face in ("bearer", "cookie")]
-    runs = page_runs + ["login", "refresh", "flood", "flood_probe_bearer", "flood_probe_cookie",
+    runs = page_runs + ["login", "refresh", "chain", "flood", "flood_probe_bearer", "flood_probe_cookie",
                         "spray", "spray_probe_bearer", "spray_probe_cookie", "login_hog"]
     # The probes run inside their flood's window: its CPU accounting covers them.
     accounted = [run for run in runs if run not in probes]
@@ -92,21 +92,66 @@ def main():
     else:
         curl_503 = f"no 503 among {r.get('curl_requests', 0)} sequential curl logins"
 
+    # The raw rotation loop (no server, no HTTP) and the refresh run against it.
+    rotation = "rotation_per_s" in r
+    rot_secs, rot_sessions = r["rotation_secs"], r["rotation_sessions"]
+    refresh_p99 = f("refresh_p99_ms")
+    refresh_bad = bad["refresh"]
+    refresh_ok = refresh >= 10000 and refresh_p99 <= 20 and refresh_bad == (0, 0)
+    if rotation:
+        raw, raw_batched = f("rotation_per_s"), f("rotation_batched_per_s")
+        rotation_row = (f"one transaction per rotation: **{raw:,.0f}** /s ({int(r['rotation_rotations']):,} in "
+                        f"{f('rotation_seconds'):.1f} s); one per pass over the {rot_sessions} sessions: "
+                        f"**{raw_batched:,.0f}** /s")
+        aim = refresh / raw >= 0.5
+        vs_raw = f" = **{refresh / raw:.2f}** × raw per_s ({refresh / raw_batched:.2f} × raw batched_per_s)"
+    else:
+        rotation_row = f"**{r['rotation_note']}**"
+        aim = None
+        vs_raw = " (raw loop not measured: no ratio)"
+
+    # One session refreshed CHAIN_REFRESHES times: its storage must not grow.
+    cb = lambda k: int(r[f"chain_before_{k}"])
+    ca = lambda k: int(r[f"chain_after_{k}"])
+    chain_done = status(r, "chain", 200)
+    chain_rows_same = all(cb(k) == ca(k) for k in ("sessions", "session_rows", "all_rows"))
+    chain_ok = chain_rows_same and cb("session_rows") == 1 and chain_done >= int(r["chain_target"]) \
+        and bad["chain"] == (0, 0)
+    kib = lambda n: f"{n / 1024:,.0f}"
+    chain_row = (
+        f"**{chain_done:,}** refreshes in {f('chain_duration_s'):.1f} s ({f('chain_rps'):,.0f} /s, p50 / p99 "
+        f"{f('chain_p50_ms'):.2f} / {f('chain_p99_ms'):.2f} ms; the session's generation {cb('generation'):,} → "
+        f"{ca('generation'):,}); rows of `sessions` **{cb('sessions'):,} → {ca('sessions'):,}**, of that session "
+        f"**{cb('session_rows')} → {ca('session_rows')}**, of all tables {cb('all_rows'):,} → {ca('all_rows'):,}; "
+        f"bench.db + WAL {kib(cb('db_bytes'))} + {kib(cb('wal_bytes'))} KiB → "
+        f"{kib(ca('db_bytes'))} + {kib(ca('wal_bytes'))} KiB; non-2xx / socket errors "
+        f"{bad['chain'][0]} / {bad['chain'][1]}")
+
     rows = [
         ("GET /healthz (framework floor)", f"{healthz:,.0f} req/s", "", ""),
         ("GET /protected, Bearer (JSON)",
          f"{bearer:,.0f} req/s = **{bearer_ratio:.3f}** × healthz (rounds: {spread(bearer_ratios)})",
-         "≥ 0.80 × healthz", ok(bearer_ratio >= 0.8)),
+         "≥ 0.85 × healthz", ok(bearer_ratio >= 0.85)),
         ("GET /protected, cookie (HTML page)",
          f"{cookie:,.0f} req/s = **{cookie_ratio:.3f}** × healthz (rounds: {spread(cookie_ratios)})",
-         "≥ 0.70 × healthz", ok(cookie_ratio >= 0.7)),
+         "≥ 0.80 × healthz", ok(cookie_ratio >= 0.8)),
         ("one bcrypt cost-12 hash (release binary)",
-         f"{hash_s * 1000:.1f} ms → bcrypt limit {cores} ÷ {hash_s:.4f} s = {limit:.2f} /s; the server's own "
-         f"start-up hash: {r['server_hash_ms']} ms → hash queue of {queue}", "", ""),
+         f"{hash_s * 1000:.1f} ms → bcrypt limit {cores} ÷ {hash_s:.4f} s = {limit:.2f} /s; the server's "
+         f"start-up estimate (a cost-4 hash × 2⁸): {r['server_hash_ms']} ms → hash queue of {queue} at start "
+         "(then it follows the measured hash times)", "", ""),
         (f"POST /login, right password ({login_conns} connections, below the queue)",
          f"{login:.2f} /s = **{login / limit:.3f}** × bcrypt limit",
          "≥ 0.90 × limit", ok(login / limit >= 0.9)),
-        ("POST /token/refresh (rotation, DB write)", f"**{refresh:,.0f}** /s", "≥ 5,000 /s", ok(refresh >= 5000)),
+        (f"raw rotation loop (physical limit): the refresh's SQL over one connection, no HTTP, "
+         f"{rot_secs} s each, {rot_sessions} sessions", rotation_row, "", ""),
+        (f"POST /token/refresh (rotation, DB write, {conns} connections)",
+         f"**{refresh:,.0f}** /s{vs_raw}; p99 **{refresh_p99:.2f}** ms; non-2xx / socket errors "
+         f"{refresh_bad[0]} / {refresh_bad[1]}",
+         "≥ 10,000 /s, p99 ≤ 20 ms, 0 / 0; aim: ≥ 0.50 × raw per_s",
+         ok(refresh_ok) + "; aim " + ("not measured" if aim is None else "met" if aim else "**missed**")),
+        (f"rows stay constant while one session is refreshed {int(r['chain_target']):,} times "
+         "(1 connection, each request presenting the token the last answer returned)",
+         chain_row, f"rows unchanged, ≥ {int(r['chain_target']):,} refreshes, 0 / 0", ok(chain_ok)),
         (f"GET /protected p50 / p99 during a login flood (one user, right password, {conns} connections), Bearer",
          f"{f('flood_probe_bearer_p50_ms'):.2f} / **{p99s['flood_probe_bearer']:.2f}** ms", "p99 ≤ 10 ms",
          ok(p99s["flood_probe_bearer"] <= 10)),
@@ -137,8 +182,10 @@ def main():
          f"{sum(bad[run][0] for run in steady)} / {sum(bad[run][1] for run in steady)}", "0 / 0", ok(clean)),
     ]
 
+    # The raw rotation loop runs before the server: its own CPU is in the "wrk" column.
+    measured = (["rotation"] if rotation else []) + accounted
     contended = [
-        run for run in accounted
+        run for run in measured
         if f(f"{run}_other_cores") > CONTENDED or f(f"{run}_steal_cores") > CONTENDED
     ]
     lines = [
@@ -183,6 +230,13 @@ def main():
         "| other | steal |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    if rotation:  # not a wrk run: its rotations (first pass) and their rate; its CPU is in "wrk"
+        lines.append(
+            f"| rotation (raw loop, no server) | {int(r['rotation_rotations']):,} | {f('rotation_per_s'):,.1f} "
+            "| — | — | — | — | — | "
+            + " | ".join(f"{f('rotation_' + k + '_cores'):.2f}" for k in ("server", "wrk", "hog", "other", "steal"))
+            + " |"
+        )
     for run in runs:
         cpu = (
             [f"{f(run + '_' + k + '_cores'):.2f}" for k in ("server", "wrk", "hog", "other", "steal")]
@@ -211,7 +265,8 @@ def main():
         f"its log: {int(r['server_log_lines']):,} lines ({int(r['server_log_bytes']) / 2**20:.0f} MiB), "
         f"{int(r['server_errors']):,} WARN/ERROR lines: {int(r['server_queue_full_warns']):,} "
         f"\"password hashing refused: queue full\" WARN and {int(r['server_overloaded_errors']):,} "
-        f"\"request failed status=503\" ERROR (one each per refused login; {int(r['server_503']):,} 503s logged), "
+        f"\"request failed status=503\" ERROR (since c67de5d the hasher warns at most once a second and a "
+        f"refusal logs no ERROR; {int(r['server_503']):,} 503s logged), "
         f"**{other_errors}** other"
         + (" (see the run's terminal)" if other_errors else "")
         + f"; {r['server_5xx_not_503']} answers of another 5xx. The HTML page is {r['page_bytes']} bytes "

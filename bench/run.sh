@@ -6,10 +6,15 @@
 #
 #   bench/run.sh
 #
-# Besides the steady runs it measures the server overloaded on purpose: two
-# login floods of 64 connections (more than the bcrypt queue holds, so most
-# answers are immediate 503s) with low-rate probes on GET /protected, and
-# logins beside a normal-priority CPU hog on every core.
+# Before the server starts it runs the raw rotation loop (the `rotation`
+# bench target, benches/rotation.rs: the refresh's SQL over one connection, no
+# HTTP), the physical limit the refresh run is compared to. With the server
+# up, besides the steady runs, one session is refreshed 10,000 times in a
+# chain while the database's rows are counted before and after (they must not
+# grow), and the server is overloaded on purpose: two login floods of 64
+# connections (more than the bcrypt queue holds, so most answers are
+# immediate 503s) with low-rate probes on GET /protected, and logins beside a
+# normal-priority CPU hog on every core.
 #
 # Settings (environment, all optional):
 #   BENCH_DURATION=10        seconds per wrk run (at least 10)
@@ -17,8 +22,15 @@
 #                            the ratios are the medians of each round's ratios
 #   BENCH_LOGIN_DURATION=20  seconds of the login runs (bcrypt is slow: more samples)
 #   BENCH_PORT=18080         loopback port for the server
-#   BENCH_NO_BUILD=1         skip `cargo build --release` (binary must exist)
-#   BENCH_BIN=path           bench this binary instead (implies BENCH_NO_BUILD)
+#   BENCH_NO_BUILD=1         skip `cargo build --release` (binary must exist);
+#                            the rotation bench is still brought up to date by
+#                            `cargo bench --bench rotation --no-run` (a no-op
+#                            when fresh), from this tree
+#   BENCH_BIN=path           bench this binary instead (implies BENCH_NO_BUILD);
+#                            the rotation bench is then the newest
+#                            deps/rotation-* beside it, if not older than it
+#                            (else that row says "not measured")
+#   BENCH_ROTATION_BIN=path  run this rotation bench executable instead
 #   BENCH_OUT=BENCHMARKS.md  where the results go ("-" prints only)
 #   CARGO_TARGET_DIR         honoured, as cargo does
 #
@@ -40,6 +52,10 @@ HOG_CONNECTIONS=8        # logins beside the CPU hogs
 SPRAY_USERS=1000         # distinct usernames in the spraying flood
 CURL_SECS=8              # the sequential curl logins during that flood: at most
 CURL_MAX=50              # this many, none started after CURL_SECS
+ROTATION_SECS=5          # the raw rotation loop: seconds of each of its two
+ROTATION_SESSIONS=64     # passes (per rotation, batched), over this many sessions
+CHAIN_REFRESHES=10000    # one session refreshed this many times in a chain,
+CHAIN_MAX_SECS=60        # within at most this many seconds
 BASE="http://127.0.0.1:$PORT"
 BENCH_USER=bench_user
 BENCH_PASSWORD='Xk7-bench-Pw-91q'
@@ -64,7 +80,8 @@ done
 
 # The command as it was typed, overrides included, for BENCHMARKS.md.
 COMMAND="bench/run.sh"
-for var in BENCH_DURATION BENCH_ROUNDS BENCH_LOGIN_DURATION BENCH_PORT BENCH_NO_BUILD BENCH_BIN BENCH_OUT CARGO_TARGET_DIR; do
+for var in BENCH_DURATION BENCH_ROUNDS BENCH_LOGIN_DURATION BENCH_PORT BENCH_NO_BUILD BENCH_BIN \
+  BENCH_ROTATION_BIN BENCH_OUT CARGO_TARGET_DIR; do
   if [[ -n ${!var:-} ]]; then COMMAND="$var=${!var} $COMMAND"; fi
 done
 
@@ -76,10 +93,37 @@ if [[ -z ${BENCH_NO_BUILD:-} && -z ${BENCH_BIN:-} ]]; then
 fi
 [[ -x $BIN ]] || die "no release binary at $BIN"
 
+# The rotation bench: built by cargo from this tree (the `bench` profile
+# inherits the release one), found beside BENCH_BIN, or given. ROTATION_NOTE
+# says why it is not measured, if it is not.
+ROTATION_BIN=${BENCH_ROTATION_BIN:-}
+ROTATION_NOTE=
+build_rotation() {
+  echo "bench: cargo bench --bench rotation --no-run" >&2
+  local out
+  out=$(cd "$ROOT" && cargo bench --bench rotation --no-run --quiet --message-format=json) || return 1
+  jq -r 'select(.reason == "compiler-artifact" and .target.name == "rotation" and .executable != null)
+         | .executable' <<<"$out" | tail -n1
+}
+if [[ -n $ROTATION_BIN ]]; then
+  [[ -x $ROTATION_BIN ]] || die "BENCH_ROTATION_BIN=$ROTATION_BIN is not an executable"
+elif [[ -z ${BENCH_BIN:-} || $(realpath "$BIN") == "$(realpath -m "$TARGET_DIR/release/portcullis")" ]]; then
+  ROTATION_BIN=$(build_rotation) || ROTATION_BIN=
+  [[ -n $ROTATION_BIN ]] || ROTATION_NOTE="not measured: \`cargo bench --bench rotation --no-run\` failed"
+else
+  for candidate in "$(dirname "$BIN")"/deps/rotation-*; do
+    [[ -f $candidate && -x $candidate && ! $candidate -ot $BIN ]] || continue
+    [[ -n $ROTATION_BIN && $candidate -ot $ROTATION_BIN ]] || ROTATION_BIN=$candidate
+  done
+  [[ -n $ROTATION_BIN ]] || ROTATION_NOTE="not measured: no \`deps/rotation-*\` beside BENCH_BIN that is not older than it (build one there with \`cargo bench --bench rotation --no-run\`, or set BENCH_ROTATION_BIN)"
+fi
+[[ -z $ROTATION_NOTE ]] || echo "bench: raw rotation loop $ROTATION_NOTE" >&2
+
 CORES=$(nproc)
 TMP=$(mktemp -d /tmp/portcullis-bench.XXXXXX)
 RESULTS=$TMP/results.txt
 SERVER_PID=
+CHAIN_PID=   # the chain's wrk, while it runs in the background
 HOG_PIDS=()
 # CPU hogs, one per core, at normal priority. Each also stops by itself
 # after $1 seconds (bash's SECONDS: no fork), should this script be killed.
@@ -98,6 +142,7 @@ stop_hogs() {
 }
 cleanup() {
   if (( ${#HOG_PIDS[@]} )); then stop_hogs; fi
+  if [[ -n $CHAIN_PID ]]; then kill -TERM "$CHAIN_PID" 2>/dev/null || true; fi
   if [[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
     kill -TERM "$SERVER_PID" 2>/dev/null || true
     wait "$SERVER_PID" 2>/dev/null || true
@@ -130,7 +175,10 @@ record load_before "$(cut -d' ' -f1-3 /proc/loadavg)"
 TICK=$(getconf CLK_TCK)
 machine_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8}' /proc/stat; }
 steal_ticks() { awk '/^cpu / {print $9}' /proc/stat; }  # taken by the hypervisor
-server_ticks() { sed 's/.*) //' "/proc/$SERVER_PID/stat" | awk '{print $12 + $13}'; }
+server_ticks() {   # 0 while no server runs (the raw rotation loop)
+  if [[ -z $SERVER_PID ]]; then echo 0; return; fi
+  sed 's/.*) //' "/proc/$SERVER_PID/stat" | awk '{print $12 + $13}'
+}
 hog_ticks() {
   local pid total=0 t
   for pid in "${HOG_PIDS[@]}"; do
@@ -175,6 +223,31 @@ EOF
 echo "bench: timing bcrypt cost 12" >&2
 HASH_S=$(cd "$TMP" && env -i PATH="$PATH" RUST_LOG=warn "$BIN" bcrypt-time --cost 12 --rounds 7)
 record bcrypt_hash_s "$HASH_S"
+
+# ---- the raw rotation loop: the physical limit of a refresh ------------------
+# The same SQL as POST /token/refresh on the same schema, over one connection
+# with the app's pragmas (benches/rotation.rs), on this run's temporary
+# directory, before the server starts: one transaction per rotation (per_s),
+# then one per pass over all sessions (batched_per_s, as the writer thread
+# commits under load). Its CPU shows in the "wrk" column of `rotation`.
+record rotation_secs "$ROTATION_SECS"
+record rotation_sessions "$ROTATION_SESSIONS"
+if [[ -n $ROTATION_BIN ]]; then
+  echo "bench: raw rotation loop (2 × ${ROTATION_SECS}s, $ROTATION_SESSIONS sessions)" >&2
+  mark
+  env TMPDIR="$TMP" "$ROTATION_BIN" "$ROTATION_SECS" "$ROTATION_SESSIONS" \
+    >"$TMP/rotation.out" 2>"$TMP/rotation.err" || true
+  other_cores rotation
+  line=$(grep -m1 '^rotations=.* per_s=.* batched_per_s=' "$TMP/rotation.out" || true)
+  if [[ -n $line ]]; then
+    for kv in $line; do record "rotation_${kv%%=*}" "${kv#*=}"; done
+    record rotation_bin "${ROTATION_BIN#"$TARGET_DIR"/}"
+  else
+    cat "$TMP/rotation.out" "$TMP/rotation.err" >&2
+    ROTATION_NOTE="not measured: $ROTATION_BIN printed no \`rotations=.. per_s=.. batched_per_s=..\` line"
+  fi
+fi
+record rotation_note "$ROTATION_NOTE"
 
 # ---- start the server, time it to the first 200 ------------------------------
 curl -s -o /dev/null --max-time 1 "$BASE/healthz" && die "something already listens on port $PORT (set BENCH_PORT)"
@@ -304,6 +377,59 @@ done
 record refresh_sessions "$have"
 BENCH_TOKENS_FILE=$TMP/tokens.txt BENCH_THREADS=$THREADS \
   run_wrk refresh "$DURATION" $CONNECTIONS $THREADS --timeout 10s -s "$BENCH_DIR/refresh.lua"
+
+# ---- one session refreshed 10,000 times: its storage must stay constant -----
+# A fresh login; then wrk (1 thread, 1 connection) refreshes that one session
+# in a chain, each request presenting the token the last answer returned,
+# until CHAIN_REFRESHES answers (bench/chain.lua then stops its thread and
+# writes a file; wrk would wait out its -d, so it is ended with SIGINT, after
+# which it reports as usual). Before and after, the server's database is read
+# through a read-only connection beside the server (WAL mode): the rows of
+# `sessions`, of that session and of every table, the session's generation,
+# the sizes of the database file and its WAL.
+# db_rows PREFIX: records PREFIX_{sessions,session_rows,all_rows,generation,db_bytes,wal_bytes}
+db_rows() {
+  python3 - "$TMP/bench.db" "$CHAIN_SID" "$1" >>"$RESULTS" <<'EOF'
+import os, sqlite3, sys
+path, sid, prefix = sys.argv[1:]
+db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+one = lambda sql, *args: db.execute(sql, args).fetchone()[0]
+tables = [t for (t,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+print(f"{prefix}_sessions={one('SELECT COUNT(*) FROM sessions')}")
+print(f"{prefix}_session_rows={one('SELECT COUNT(*) FROM sessions WHERE id = ?', sid)}")
+all_rows = sum(one('SELECT COUNT(*) FROM "' + t + '"') for t in tables)
+print(f"{prefix}_all_rows={all_rows}")
+print(f"{prefix}_generation={one('SELECT MAX(generation) FROM sessions WHERE id = ?', sid)}")
+db.close()
+size = lambda p: os.path.getsize(p) if os.path.exists(p) else 0
+print(f"{prefix}_db_bytes={size(path)}")
+print(f"{prefix}_wal_bytes={size(path + '-wal')}")
+EOF
+}
+code=$(curl -s -o "$TMP/chain_login.json" -w '%{http_code}' -H 'Content-Type: application/json' \
+  -d "{\"username\":\"$BENCH_USER\",\"password\":\"$BENCH_PASSWORD\"}" "$BASE/login")
+[[ $code == 200 ]] || die "login for the chain answered $code"
+CHAIN_TOKEN=$(jq -r .refresh_token "$TMP/chain_login.json")
+# The session id is the refresh token's `sid` claim (JWT payload, base64url).
+CHAIN_SID=$(python3 -c '
+import base64, json, sys
+payload = sys.argv[1].split(".")[1]
+print(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["sid"])' "$CHAIN_TOKEN")
+record chain_target "$CHAIN_REFRESHES"
+db_rows chain_before
+echo "bench: chain (one session, $CHAIN_REFRESHES refreshes, 1 connection, at most ${CHAIN_MAX_SECS}s)" >&2
+rm -f "$TMP/chain.done"
+mark
+BENCH_TOKEN=$CHAIN_TOKEN BENCH_MAX_REQUESTS=$CHAIN_REFRESHES BENCH_DONE_FILE=$TMP/chain.done \
+  wrk -t1 -c1 -d"${CHAIN_MAX_SECS}s" --timeout 10s -s "$BENCH_DIR/chain.lua" "$BASE" >"$TMP/chain.out" 2>&1 &
+CHAIN_PID=$!
+while [[ ! -e $TMP/chain.done ]] && kill -0 "$CHAIN_PID" 2>/dev/null; do sleep 0.05; done
+kill -INT "$CHAIN_PID" 2>/dev/null || true
+wait "$CHAIN_PID" || true
+CHAIN_PID=
+other_cores chain
+parse_wrk chain
+db_rows chain_after
 
 # Pages during login floods. A flood is 64 connections of logins, more than
 # the bcrypt queue holds: beyond the queue every login is answered 503 at
