@@ -3,8 +3,9 @@
 //!
 //! Hashing is admitted only while the machine can do it soon: the queue is
 //! bounded by what the threads can hash within `ADMIT_SECONDS` (the hash
-//! time is measured at start-up, on the dummy hash every unknown user is
-//! checked against); beyond that an attempt is refused at once
+//! time is a moving average of the hashes done, starting from an estimate
+//! at start-up, so a busier machine admits fewer); beyond that an attempt is
+//! refused at once
 //! (`AppError::Overloaded`, a 503 with `Retry-After`). A job whose caller has
 //! gone (the client disconnected, or gave up after `MAX_WAIT`) is skipped,
 //! not hashed. The threads run at `SCHED_BATCH`: normal weight, so other
@@ -28,7 +29,7 @@ use super::Connection;
 use crate::{domain::Password, error::AppError};
 
 /// The queue holds what the threads can hash within this many seconds.
-pub const ADMIT_SECONDS: f64 = 3.0;
+pub const ADMIT_SECONDS: f64 = 4.0;
 
 /// The longest a caller waits for its hash to start.
 pub const MAX_WAIT: Duration = Duration::from_secs(5);
@@ -455,7 +456,7 @@ mod tests {
         let refused = hasher.admit().map(drop);
         assert!(matches!(
             refused,
-            Err(AppError::Overloaded { retry_after: 3 })
+            Err(AppError::Overloaded { retry_after: 4 })
         ));
         for _ in 0..capacity {
             release.send(()).unwrap();
