@@ -4,7 +4,7 @@
 //! (reference §4.5).
 
 use actix_session::Session;
-use actix_web::{HttpRequest, HttpResponse, http::StatusCode, http::header, web};
+use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use serde::Deserialize;
 
 use crate::{
@@ -17,6 +17,7 @@ use crate::{
         flash::{self, Level},
         form::Form,
         guard::{CurrentUser, LiveUser},
+        headers,
         redirect::see_other,
         session_cookies::{SessionChange, decide},
         state::AppState,
@@ -131,10 +132,10 @@ pub async fn change_password(
                 "current_password",
                 format!(
                     "Too many wrong passwords. Please try again in {}.",
-                    super::login::wait_text(refusal.retry_after())
+                    views::wait_text(refusal.retry_after())
                 ),
             );
-            let mut res = render(
+            let res = render(
                 &req,
                 &state,
                 &user.identity,
@@ -142,11 +143,7 @@ pub async fn change_password(
                 errors,
             )
             .await?;
-            res.headers_mut().insert(
-                header::RETRY_AFTER,
-                header::HeaderValue::from(refusal.retry_after()),
-            );
-            Ok(res)
+            Ok(headers::retry_after(res, refusal.retry_after()))
         }
         Err(PasswordChangeError::Invalid(e)) => {
             errors.add("new_password", e.to_string());

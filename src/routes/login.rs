@@ -1,7 +1,7 @@
 //! `GET|POST /login` and `POST /logout` for browsers.
 
 use actix_session::Session;
-use actix_web::{HttpRequest, HttpResponse, http::StatusCode, http::header, web};
+use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use serde::Deserialize;
 
 use crate::{
@@ -14,6 +14,7 @@ use crate::{
         flash::{self, Level},
         form::Form,
         guard::MaybeUser,
+        headers,
         redirect::{safe_next, see_other},
         session_cookies::{self, SessionChange, decide},
         state::AppState,
@@ -86,12 +87,12 @@ pub async fn login(
             StatusCode::TOO_MANY_REQUESTS,
             format!(
                 "Too many failed attempts. Please try again in {}.",
-                wait_text(refusal.retry_after())
+                views::wait_text(refusal.retry_after())
             ),
             Some(refusal.retry_after()),
         ),
     };
-    let mut res = views::render(
+    let res = views::render(
         status,
         &LoginPage {
             chrome: chrome(&req),
@@ -100,19 +101,10 @@ pub async fn login(
             error: Some(message),
         },
     )?;
-    if let Some(seconds) = retry_after {
-        res.headers_mut()
-            .insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
-    }
-    Ok(res)
-}
-
-pub fn wait_text(seconds: u64) -> String {
-    match seconds {
-        0..=1 => "a second".into(),
-        2..=90 => format!("{seconds} seconds"),
-        _ => format!("{} minutes", seconds.div_ceil(60)),
-    }
+    Ok(match retry_after {
+        Some(seconds) => headers::retry_after(res, seconds),
+        None => res,
+    })
 }
 
 /// Ends the session behind the refresh cookie (if any) and expires both

@@ -1,7 +1,7 @@
 //! `GET|POST /register`: the registration form.
 
 use actix_session::Session;
-use actix_web::{HttpRequest, HttpResponse, http::StatusCode, http::header, web};
+use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use serde::Deserialize;
 
 use crate::{
@@ -14,6 +14,7 @@ use crate::{
         flash::{self, Level},
         form::Form,
         guard::MaybeUser,
+        headers,
         redirect::see_other,
         session_cookies::{self, SessionChange, decide},
         state::AppState,
@@ -81,15 +82,11 @@ pub async fn register(
                 "username",
                 format!(
                     "Too many new accounts from your network. Please try again in {}.",
-                    super::login::wait_text(refusal.retry_after())
+                    views::wait_text(refusal.retry_after())
                 ),
             );
-            let mut res = rerender(&req, StatusCode::TOO_MANY_REQUESTS, &form.username, errors)?;
-            res.headers_mut().insert(
-                header::RETRY_AFTER,
-                header::HeaderValue::from(refusal.retry_after()),
-            );
-            return Ok(res);
+            let res = rerender(&req, StatusCode::TOO_MANY_REQUESTS, &form.username, errors)?;
+            return Ok(headers::retry_after(res, refusal.retry_after()));
         }
         Err(RegisterError::Failed(e)) => return Err(e),
     };

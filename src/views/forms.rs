@@ -50,3 +50,12 @@ impl FormErrors {
             .collect()
     }
 }
+
+/// How long to wait, in words, for a refusal's message.
+pub fn wait_text(seconds: u64) -> String {
+    match seconds {
+        0..=1 => "a second".into(),
+        2..=90 => format!("{seconds} seconds"),
+        _ => format!("{} minutes", seconds.div_ceil(60)),
+    }
+}

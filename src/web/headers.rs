@@ -36,6 +36,15 @@ pub fn middleware(secure: bool) -> DefaultHeaders {
     all(secure).fold(DefaultHeaders::new(), |h, pair| h.add(pair))
 }
 
+/// A refusal's `Retry-After: <seconds>` (429 and 503 answers).
+pub fn retry_after(mut res: HttpResponse, seconds: u64) -> HttpResponse {
+    res.headers_mut().insert(
+        actix_web::http::header::RETRY_AFTER,
+        HeaderValue::from(seconds),
+    );
+    res
+}
+
 /// Adds them to a response that bypasses the middleware (the panic page).
 pub fn insert_into(res: &mut HttpResponse, secure: bool) {
     for (name, value) in all(secure) {
