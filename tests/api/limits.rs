@@ -280,8 +280,12 @@ fn stored_cost(app: &TestApp, username: &str) -> u32 {
 #[actix_web::test]
 async fn an_ipv4_mapped_peer_is_its_ipv4_address() {
     // A dual-stack listener sees IPv4 clients as ::ffff:a.b.c.d.
-    if std::net::TcpListener::bind("[::]:0").is_err() {
-        eprintln!("SKIPPED: no IPv6 on this machine");
+    let dual_stack = std::net::TcpListener::bind("[::]:0")
+        .and_then(|l| l.local_addr())
+        .and_then(|a| std::net::TcpStream::connect(("127.0.0.1", a.port())))
+        .is_ok();
+    if !dual_stack {
+        eprintln!("SKIPPED: no dual-stack IPv6 listener on this machine");
         return;
     }
     let app = spawn_app_with(&[
