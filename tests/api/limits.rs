@@ -281,8 +281,10 @@ fn stored_cost(app: &TestApp, username: &str) -> u32 {
 async fn an_ipv4_mapped_peer_is_its_ipv4_address() {
     // A dual-stack listener sees IPv4 clients as ::ffff:a.b.c.d.
     let dual_stack = std::net::TcpListener::bind("[::]:0")
-        .and_then(|l| l.local_addr())
-        .and_then(|a| std::net::TcpStream::connect(("127.0.0.1", a.port())))
+        .and_then(|listener| {
+            let port = listener.local_addr()?.port();
+            std::net::TcpStream::connect(("127.0.0.1", port))
+        })
         .is_ok();
     if !dual_stack {
         eprintln!("SKIPPED: no dual-stack IPv6 listener on this machine");
