@@ -116,8 +116,11 @@ pub async fn change_password(
             );
             Ok(see_other("/account"))
         }
-        Err(PasswordChangeError::WrongCurrent) => {
-            errors.add("current_password", "The current password is not correct.");
+        Err(e @ (PasswordChangeError::WrongCurrent | PasswordChangeError::Invalid(_))) => {
+            match e {
+                PasswordChangeError::Invalid(e) => errors.add("new_password", e.to_string()),
+                _ => errors.add("current_password", "The current password is not correct."),
+            }
             render(
                 &req,
                 &state,
@@ -144,17 +147,6 @@ pub async fn change_password(
             )
             .await?;
             Ok(headers::retry_after(res, refusal.retry_after()))
-        }
-        Err(PasswordChangeError::Invalid(e)) => {
-            errors.add("new_password", e.to_string());
-            render(
-                &req,
-                &state,
-                &user.identity,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                errors,
-            )
-            .await
         }
         // The session ended while the hash was computed: nothing changed.
         Err(PasswordChangeError::SessionEnded) => Ok(decide(
