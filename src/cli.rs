@@ -13,7 +13,7 @@ use crate::{
     auth::{Accounts, accounts::RegisterError, tokens::TokenKeys},
     clock::SystemClock,
     config::Config,
-    db::{self, Db},
+    db::Db,
     domain::{Password, Role, Username},
     startup,
 };
@@ -80,7 +80,7 @@ fn read_password() -> Result<String, String> {
 
 /// The accounts service over the configured database, as the server builds it.
 fn accounts(config: &Config) -> Result<Accounts, String> {
-    let db = Db::new(db::open(&config.database_url).map_err(|e| e.to_string())?);
+    let db = Db::open(&config.database_url).map_err(|e| e.to_string())?;
     let secret = startup::resolve_secret(config, &db).map_err(|e| e.to_string())?;
     let keys = TokenKeys::new(secret.bytes(), Arc::new(SystemClock))
         .map_err(|e| format!("invalid setting JWT_SECRET_KEY: {e}"))?;

@@ -36,12 +36,76 @@ impl fmt::Debug for JwtSecret {
     }
 }
 
+/// `DATABASE_URL`: a PostgreSQL server, or else the path of a SQLite file.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Sqlite(PathBuf),
+    /// The libpq URL as given (it may hold a password: shown only masked).
+    Postgres(String),
+}
+
+impl DatabaseUrl {
+    pub fn parse(value: &str) -> Self {
+        if value.starts_with("postgres://") || value.starts_with("postgresql://") {
+            DatabaseUrl::Postgres(value.to_owned())
+        } else {
+            DatabaseUrl::Sqlite(PathBuf::from(value))
+        }
+    }
+}
+
+/// The URL with any password replaced by `***`, for messages and logs.
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DatabaseUrl::Sqlite(path) => write!(f, "{}", path.display()),
+            DatabaseUrl::Postgres(url) => f.write_str(&mask_password(url)),
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseUrl({self})")
+    }
+}
+
+/// `scheme://user:secret@host/db` → `scheme://user:***@host/db`; also masks
+/// a `password=` query parameter.
+fn mask_password(url: &str) -> String {
+    let mut shown = url.to_owned();
+    if let Some(scheme_end) = shown.find("://") {
+        let rest = scheme_end + 3;
+        let authority_end = shown[rest..]
+            .find(['/', '?'])
+            .map_or(shown.len(), |i| rest + i);
+        if let Some(at) = shown[rest..authority_end].rfind('@') {
+            let userinfo = &shown[rest..rest + at];
+            if let Some(colon) = userinfo.find(':') {
+                shown.replace_range(rest + colon + 1..rest + at, "***");
+            }
+        }
+    }
+    if let Some(query) = shown.find('?') {
+        let (head, params) = shown.split_at(query + 1);
+        let params: Vec<String> = params
+            .split('&')
+            .map(|p| match p.split_once('=') {
+                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                _ => p.to_owned(),
+            })
+            .collect();
+        shown = format!("{head}{}", params.join("&"));
+    }
+    shown
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub bind_addr: SocketAddr,
     /// Where the Prometheus metrics are served; `None`: metrics are off.
     pub metrics_bind_addr: Option<SocketAddr>,
-    pub database_url: PathBuf,
+    pub database_url: DatabaseUrl,
     pub app_env: AppEnv,
     /// `None` in development when unset: startup generates and keeps one.
     pub jwt_secret: Option<JwtSecret>,
@@ -191,8 +255,8 @@ impl Config {
         Ok(Config {
             bind_addr,
             metrics_bind_addr,
-            database_url: PathBuf::from(
-                get("DATABASE_URL").unwrap_or_else(|| "portcullis.db".into()),
+            database_url: DatabaseUrl::parse(
+                &get("DATABASE_URL").unwrap_or_else(|| "portcullis.db".into()),
             ),
             app_env,
             jwt_secret,
@@ -219,6 +283,28 @@ mod tests {
 
     use super::*;
 
+    #[test]
+    fn database_url_chooses_the_backend_and_masks_the_password() {
+        let pg = DatabaseUrl::parse("postgres://app:s3cret@db.internal:5432/portcullis");
+        assert!(matches!(pg, DatabaseUrl::Postgres(_)));
+        assert_eq!(
+            pg.to_string(),
+            "postgres://app:***@db.internal:5432/portcullis"
+        );
+        assert!(!format!("{pg:?}").contains("s3cret"));
+        let q = DatabaseUrl::parse("postgresql://app@h/db?sslmode=disable&password=s3cret");
+        assert_eq!(
+            q.to_string(),
+            "postgresql://app@h/db?sslmode=disable&password=***"
+        );
+        let no_password = DatabaseUrl::parse("postgres://app@h/db");
+        assert_eq!(no_password.to_string(), "postgres://app@h/db");
+        assert_eq!(
+            DatabaseUrl::parse("data/app.db"),
+            DatabaseUrl::Sqlite(PathBuf::from("data/app.db"))
+        );
+    }
+
     fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let map: HashMap<String, String> = pairs
             .iter()
@@ -231,7 +317,10 @@ mod tests {
     fn defaults_need_no_configuration() {
         let c = config(&[]).unwrap();
         assert_eq!(c.bind_addr.to_string(), "127.0.0.1:8080");
-        assert_eq!(c.database_url, PathBuf::from("portcullis.db"));
+        assert_eq!(
+            c.database_url,
+            DatabaseUrl::Sqlite(PathBuf::from("portcullis.db"))
+        );
         assert_eq!(c.app_env, AppEnv::Development);
         assert!(c.jwt_secret.is_none());
         assert_eq!((c.access_token_ttl, c.refresh_token_ttl), (900, 1_209_600));

@@ -70,7 +70,7 @@ impl Application {
             clock,
             extra_routes,
         } = options;
-        let db = Db::new(db::open(&config.database_url)?);
+        let db = Db::open(&config.database_url)?;
         let secret = resolve_secret(&config, &db)?;
         let keys = TokenKeys::new(secret.bytes(), clock.clone())?;
         let session_key = Key::derive_from(secret.bytes());
@@ -274,13 +274,13 @@ pub fn resolve_secret(config: &Config, db: &Db) -> anyhow::Result<JwtSecret> {
         anyhow::bail!(
             "invalid setting DATABASE_URL ({}): the stored development key is too short; \
              set JWT_SECRET_KEY",
-            config.database_url.display()
+            config.database_url
         );
     }
     tracing::warn!(
         "JWT_SECRET_KEY is not set: using a generated development key stored in {}. \
          Set JWT_SECRET_KEY (32+ random bytes) before going to production.",
-        config.database_url.display()
+        config.database_url
     );
     Ok(JwtSecret::new(key))
 }

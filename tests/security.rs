@@ -8,7 +8,7 @@ mod helpers;
 use std::net::{IpAddr, Ipv4Addr};
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
-use diesel::{Connection, RunQueryDsl, sqlite::SqliteConnection};
+use diesel::RunQueryDsl;
 use helpers::*;
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use reqwest::{StatusCode, header};
@@ -24,7 +24,7 @@ fn user_count(app: &TestApp) -> i64 {
         #[diesel(sql_type = diesel::sql_types::BigInt)]
         n: i64,
     }
-    let mut conn = SqliteConnection::establish(app.db_path.to_str().unwrap()).unwrap();
+    let mut conn = app.db();
     diesel::sql_query("SELECT COUNT(*) AS n FROM users")
         .get_result::<N>(&mut conn)
         .unwrap()
@@ -252,7 +252,7 @@ async fn a_deleted_user_gets_no_new_tokens_and_no_admin_pages() {
     let body: Value = app.api_login("root", PASSWORD).await.json().await.unwrap();
     let refresh = body["refresh_token"].as_str().unwrap().to_owned();
     assert_eq!(admin.get("/admin").await.status(), StatusCode::OK);
-    let mut conn = SqliteConnection::establish(app.db_path.to_str().unwrap()).unwrap();
+    let mut conn = app.db();
     diesel::sql_query("PRAGMA foreign_keys = ON")
         .execute(&mut conn)
         .unwrap();
@@ -661,7 +661,7 @@ async fn every_html_and_auth_response_forbids_caching_and_framing() {
 #[actix_web::test]
 async fn a_locked_database_is_a_503_not_a_500() {
     let app = spawn_app().await;
-    let mut conn = SqliteConnection::establish(app.db_path.to_str().unwrap()).unwrap();
+    let mut conn = app.db();
     diesel::sql_query("BEGIN EXCLUSIVE")
         .execute(&mut conn)
         .unwrap();

@@ -630,7 +630,7 @@ fn client_ip(client: &Client) -> std::net::IpAddr {
 /// values, not errors, so nothing is half-done: the transaction commits only
 /// what an accepted action wrote.
 fn apply_admin_action(
-    conn: &mut diesel::SqliteConnection,
+    conn: &mut crate::db::DbConn,
     actor_id: UserId,
     actor_session: &SessionId,
     target_id: UserId,

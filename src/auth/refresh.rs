@@ -14,7 +14,7 @@
 //! All functions are synchronous and take a connection: `Accounts` calls them
 //! through the database runner, inside a write transaction where they write.
 
-use diesel::SqliteConnection;
+use crate::db::DbConn;
 
 use super::{
     Client,
@@ -31,7 +31,7 @@ use crate::{
 
 /// Starts a session for a user who just proved who they are.
 pub fn start(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     issuer: &Issuer,
     user: &User,
     client: &Client,
@@ -65,10 +65,7 @@ pub enum Refused {
 }
 
 /// The session and generation a verified refresh token is for.
-fn generation_of(
-    conn: &mut SqliteConnection,
-    presented: &Claims,
-) -> Result<Option<(String, i64)>, AppError> {
+fn generation_of(conn: &mut DbConn, presented: &Claims) -> Result<Option<(String, i64)>, AppError> {
     match presented.generation {
         Some(generation) => Ok(Some((presented.sid.clone(), generation))),
         // Issued before the upgrade to one row per session.
@@ -80,7 +77,7 @@ fn generation_of(
 /// `REFRESH_REUSE_GRACE` in seconds. A reuse revokes the session and is
 /// returned as a value, so the revocation commits.
 pub fn rotate(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     issuer: &Issuer,
     reuse_grace: i64,
     presented: &Claims,
@@ -120,7 +117,7 @@ pub fn rotate(
 /// A token that did not rotate: a racing tab (the current session back), a
 /// replay (the session revoked), or nothing of ours.
 fn replayed(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     user_id: i32,
     session_id: &str,
     generation: i64,
@@ -152,11 +149,7 @@ fn replayed(
 
 /// Ends the session a refresh token belongs to (logout), whichever of its
 /// generations the token is. Returns false when it is not one of ours.
-pub fn end_by_token(
-    conn: &mut SqliteConnection,
-    presented: &Claims,
-    now: i64,
-) -> Result<bool, AppError> {
+pub fn end_by_token(conn: &mut DbConn, presented: &Claims, now: i64) -> Result<bool, AppError> {
     let (Some(user_id), Some((session_id, _))) =
         (presented.user_id(), generation_of(conn, presented)?)
     else {
@@ -173,7 +166,7 @@ pub fn end_by_token(
 
 /// Ends one of a user's sessions; returns whether it existed and was live.
 pub fn end(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     user: UserId,
     session: &SessionId,
     now: i64,
@@ -183,7 +176,7 @@ pub fn end(
 
 /// Ends every session of a user except `keep`; returns how many ended.
 pub fn end_all(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     user: UserId,
     keep: Option<&SessionId>,
     now: i64,
@@ -199,7 +192,7 @@ pub fn end_all(
 /// Whether `session` is still a live session of `user` (reference §4: the
 /// re-checked routes).
 pub fn is_live(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     user: UserId,
     session: &SessionId,
     now: i64,
@@ -212,7 +205,7 @@ pub fn is_live(
 pub const KEEP_ENDED_SECONDS: i64 = 7 * 24 * 60 * 60;
 
 /// Deletes long-ended sessions and expired pre-upgrade tokens.
-pub fn prune(conn: &mut SqliteConnection, now: i64) -> Result<usize, AppError> {
+pub fn prune(conn: &mut DbConn, now: i64) -> Result<usize, AppError> {
     Ok(sessions::prune(conn, now, now - KEEP_ENDED_SECONDS)?)
 }
 
@@ -228,7 +221,7 @@ mod tests {
 
     fn fixture() -> Fixture {
         let dir = tempfile::tempdir().unwrap();
-        let pool = db::open(&dir.path().join("t.db")).unwrap();
+        let pool = db::open(&crate::config::DatabaseUrl::Sqlite(dir.path().join("t.db"))).unwrap();
         Fixture { _dir: dir, pool }
     }
 
@@ -249,7 +242,7 @@ mod tests {
         }
     }
 
-    fn count(conn: &mut SqliteConnection, table: &str) -> i64 {
+    fn count(conn: &mut DbConn, table: &str) -> i64 {
         #[derive(diesel::QueryableByName)]
         struct N {
             #[diesel(sql_type = diesel::sql_types::BigInt)]

@@ -9,7 +9,7 @@ use crate::domain::Role;
 /// keeps any other text out, and a row that somehow holds one reads as `user`,
 /// the role with least power.
 #[derive(Clone, Queryable, Selectable)]
-#[diesel(table_name = users, check_for_backend(diesel::sqlite::Sqlite))]
+#[diesel(table_name = users, check_for_backend(crate::db::MultiBackend))]
 pub struct User {
     pub id: i32,
     pub username: String,
@@ -36,8 +36,10 @@ impl std::fmt::Debug for User {
 /// Reads the `role` text column into a `Role`.
 pub struct RoleColumn(Role);
 
-impl diesel::deserialize::Queryable<diesel::sql_types::Text, diesel::sqlite::Sqlite>
-    for RoleColumn
+impl<DB> diesel::deserialize::Queryable<diesel::sql_types::Text, DB> for RoleColumn
+where
+    DB: diesel::backend::Backend,
+    String: diesel::deserialize::FromSql<diesel::sql_types::Text, DB>,
 {
     type Row = String;
     fn build(row: String) -> diesel::deserialize::Result<Self> {
@@ -62,7 +64,7 @@ pub struct NewUser<'a> {
 
 /// One session: a login and every rotation since (reference §4).
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = sessions, check_for_backend(diesel::sqlite::Sqlite))]
+#[diesel(table_name = sessions, check_for_backend(crate::db::MultiBackend))]
 pub struct Session {
     pub id: String,
     pub user_id: i32,

@@ -17,6 +17,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    limit_counters (key) {
+        key -> Text,
+        window_start -> BigInt,
+        hits -> Integer,
+    }
+}
+
+diesel::table! {
     sessions (id) {
         id -> Text,
         user_id -> Integer,
@@ -46,4 +54,10 @@ diesel::table! {
 diesel::joinable!(legacy_refresh_tokens -> sessions (session_id));
 diesel::joinable!(sessions -> users (user_id));
 
-diesel::allow_tables_to_appear_in_same_query!(app_secrets, legacy_refresh_tokens, sessions, users,);
+diesel::allow_tables_to_appear_in_same_query!(
+    app_secrets,
+    legacy_refresh_tokens,
+    limit_counters,
+    sessions,
+    users,
+);

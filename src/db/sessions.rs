@@ -4,19 +4,21 @@
 
 use diesel::prelude::*;
 
+use super::DbConn;
+
 use super::{
     models::Session,
     schema::{legacy_refresh_tokens as legacy, sessions as s, users},
 };
 
-pub fn insert(conn: &mut SqliteConnection, session: &Session) -> QueryResult<()> {
+pub fn insert(conn: &mut DbConn, session: &Session) -> QueryResult<()> {
     diesel::insert_into(s::table)
         .values(session)
         .execute(conn)
         .map(drop)
 }
 
-pub fn find(conn: &mut SqliteConnection, id: &str) -> QueryResult<Option<Session>> {
+pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<Session>> {
     s::table
         .find(id)
         .select(Session::as_select())
@@ -28,7 +30,7 @@ pub fn find(conn: &mut SqliteConnection, id: &str) -> QueryResult<Option<Session
 /// still its generation, it is live and its user is enabled. One statement,
 /// so of two concurrent uses of one token exactly one rotates.
 pub fn rotate(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     id: &str,
     user_id: i32,
     generation: i64,
@@ -53,12 +55,14 @@ pub fn rotate(
         s::rotated_at.eq(now),
         s::expires_at.eq(expires_at),
     ))
-    .returning(Session::as_returning())
-    .get_result(conn)
+    // Columns, not `Session::as_returning()`: a `SelectBy` is built for one
+    // backend and cannot go through `DbConn`.
+    .returning(s::all_columns)
+    .get_result::<Session>(conn)
     .optional()
 }
 
-pub fn touch(conn: &mut SqliteConnection, id: &str, now: i64) -> QueryResult<()> {
+pub fn touch(conn: &mut DbConn, id: &str, now: i64) -> QueryResult<()> {
     diesel::update(s::table.find(id))
         .set(s::last_used_at.eq(now))
         .execute(conn)
@@ -66,7 +70,7 @@ pub fn touch(conn: &mut SqliteConnection, id: &str, now: i64) -> QueryResult<()>
 }
 
 /// The session and generation a pre-upgrade refresh token (by `jti`) had.
-pub fn legacy_token(conn: &mut SqliteConnection, jti: &str) -> QueryResult<Option<(String, i64)>> {
+pub fn legacy_token(conn: &mut DbConn, jti: &str) -> QueryResult<Option<(String, i64)>> {
     legacy::table
         .find(jti)
         .select((legacy::session_id, legacy::generation))
@@ -76,7 +80,7 @@ pub fn legacy_token(conn: &mut SqliteConnection, jti: &str) -> QueryResult<Optio
 
 /// Revokes one session if it belongs to `user_id` and is not revoked yet;
 /// returns whether it did.
-pub fn revoke(conn: &mut SqliteConnection, id: &str, user_id: i32, now: i64) -> QueryResult<bool> {
+pub fn revoke(conn: &mut DbConn, id: &str, user_id: i32, now: i64) -> QueryResult<bool> {
     diesel::update(
         s::table
             .filter(s::id.eq(id))
@@ -90,7 +94,7 @@ pub fn revoke(conn: &mut SqliteConnection, id: &str, user_id: i32, now: i64) -> 
 
 /// Revokes every live session of a user, except `keep` if given; returns how many.
 pub fn revoke_all(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     user_id: i32,
     keep: Option<&str>,
     now: i64,
@@ -109,7 +113,7 @@ pub fn revoke_all(
 }
 
 /// Whether `id` is a live session of `user_id`: not revoked, not expired.
-pub fn is_live(conn: &mut SqliteConnection, id: &str, user_id: i32, now: i64) -> QueryResult<bool> {
+pub fn is_live(conn: &mut DbConn, id: &str, user_id: i32, now: i64) -> QueryResult<bool> {
     s::table
         .filter(s::id.eq(id))
         .filter(s::user_id.eq(user_id))
@@ -121,7 +125,7 @@ pub fn is_live(conn: &mut SqliteConnection, id: &str, user_id: i32, now: i64) ->
 }
 
 /// The user's live sessions, most recently used first.
-pub fn active(conn: &mut SqliteConnection, user_id: i32, now: i64) -> QueryResult<Vec<Session>> {
+pub fn active(conn: &mut DbConn, user_id: i32, now: i64) -> QueryResult<Vec<Session>> {
     s::table
         .filter(s::user_id.eq(user_id))
         .filter(s::revoked_at.is_null())
@@ -135,7 +139,7 @@ pub fn active(conn: &mut SqliteConnection, user_id: i32, now: i64) -> QueryResul
 /// and pre-upgrade tokens past their expiry. Recently ended sessions are
 /// kept so a replayed token is still recognised as reuse (and logged)
 /// rather than as an unknown token.
-pub fn prune(conn: &mut SqliteConnection, now: i64, ended_before: i64) -> QueryResult<usize> {
+pub fn prune(conn: &mut DbConn, now: i64, ended_before: i64) -> QueryResult<usize> {
     let tokens = diesel::delete(legacy::table.filter(legacy::expires_at.le(now))).execute(conn)?;
     let sessions = diesel::delete(
         s::table.filter(

@@ -3,6 +3,8 @@
 
 use diesel::prelude::*;
 
+use super::DbConn;
+
 use super::{
     models::{NewUser, User},
     schema::users::dsl::*,
@@ -10,7 +12,7 @@ use super::{
 use crate::domain::Role;
 
 pub fn create(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     name: &str,
     hash: &str,
     new_role: Role,
@@ -23,11 +25,12 @@ pub fn create(
             role: new_role.as_str(),
             created_at: now,
         })
-        .returning(User::as_returning())
-        .get_result(conn)
+        // Columns, not `User::as_returning()`: see `sessions::rotate`.
+        .returning(users::all_columns())
+        .get_result::<User>(conn)
 }
 
-pub fn find(conn: &mut SqliteConnection, user_id: i32) -> QueryResult<Option<User>> {
+pub fn find(conn: &mut DbConn, user_id: i32) -> QueryResult<Option<User>> {
     users
         .find(user_id)
         .select(User::as_select())
@@ -35,7 +38,7 @@ pub fn find(conn: &mut SqliteConnection, user_id: i32) -> QueryResult<Option<Use
         .optional()
 }
 
-pub fn find_by_username(conn: &mut SqliteConnection, name: &str) -> QueryResult<Option<User>> {
+pub fn find_by_username(conn: &mut DbConn, name: &str) -> QueryResult<Option<User>> {
     users
         .filter(username.eq(name))
         .select(User::as_select())
@@ -43,11 +46,11 @@ pub fn find_by_username(conn: &mut SqliteConnection, name: &str) -> QueryResult<
         .optional()
 }
 
-pub fn list(conn: &mut SqliteConnection) -> QueryResult<Vec<User>> {
+pub fn list(conn: &mut DbConn) -> QueryResult<Vec<User>> {
     users.order(id.asc()).select(User::as_select()).load(conn)
 }
 
-pub fn record_login(conn: &mut SqliteConnection, user_id: i32, now: i64) -> QueryResult<()> {
+pub fn record_login(conn: &mut DbConn, user_id: i32, now: i64) -> QueryResult<()> {
     diesel::update(users.find(user_id))
         .set(last_login_at.eq(now))
         .execute(conn)
@@ -55,21 +58,21 @@ pub fn record_login(conn: &mut SqliteConnection, user_id: i32, now: i64) -> Quer
 }
 
 /// Returns whether a user with that id existed.
-pub fn set_role(conn: &mut SqliteConnection, user_id: i32, new_role: Role) -> QueryResult<bool> {
+pub fn set_role(conn: &mut DbConn, user_id: i32, new_role: Role) -> QueryResult<bool> {
     diesel::update(users.find(user_id))
         .set(role.eq(new_role.as_str()))
         .execute(conn)
         .map(|n| n == 1)
 }
 
-pub fn set_disabled(conn: &mut SqliteConnection, user_id: i32, value: bool) -> QueryResult<bool> {
+pub fn set_disabled(conn: &mut DbConn, user_id: i32, value: bool) -> QueryResult<bool> {
     diesel::update(users.find(user_id))
         .set(disabled.eq(value))
         .execute(conn)
         .map(|n| n == 1)
 }
 
-pub fn set_password_hash(conn: &mut SqliteConnection, user_id: i32, hash: &str) -> QueryResult<()> {
+pub fn set_password_hash(conn: &mut DbConn, user_id: i32, hash: &str) -> QueryResult<()> {
     diesel::update(users.find(user_id))
         .set(password_hash.eq(hash))
         .execute(conn)
@@ -79,7 +82,7 @@ pub fn set_password_hash(conn: &mut SqliteConnection, user_id: i32, hash: &str) 
 /// Replaces the hash only if it is still `old` (a password change in the
 /// meantime wins); returns whether it did.
 pub fn replace_password_hash(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     user_id: i32,
     old: &str,
     new: &str,
@@ -91,7 +94,7 @@ pub fn replace_password_hash(
 }
 
 /// Admins who can still act: enabled accounts with the admin role.
-pub fn count_active_admins(conn: &mut SqliteConnection) -> QueryResult<i64> {
+pub fn count_active_admins(conn: &mut DbConn) -> QueryResult<i64> {
     users
         .filter(role.eq(Role::Admin.as_str()))
         .filter(disabled.eq(false))

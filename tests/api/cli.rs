@@ -45,14 +45,14 @@ async fn create_admin_validates_like_registration() {
 async fn promote_gives_an_existing_user_the_admin_role() {
     let app = spawn_app().await;
     let alice = app.logged_in_user("alice").await;
-    let out = run_cli(&app.db_path, &["promote", "ALICE"], None);
+    let out = run_cli(&app.database_url, &["promote", "ALICE"], None);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(alice.get("/admin").await.status(), StatusCode::OK);
-    let missing = run_cli(&app.db_path, &["promote", "nobody"], None);
+    let missing = run_cli(&app.database_url, &["promote", "nobody"], None);
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no user named nobody"));
 }
@@ -60,7 +60,11 @@ async fn promote_gives_an_existing_user_the_admin_role() {
 #[test]
 fn help_lists_the_subcommands_and_exits_zero() {
     let dir = tempfile::tempdir().unwrap();
-    let out = run_cli(&dir.path().join("x.db"), &["--help"], None);
+    let out = run_cli(
+        &dir.path().join("x.db").display().to_string(),
+        &["--help"],
+        None,
+    );
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     for sub in ["serve", "create-admin", "promote"] {

@@ -10,11 +10,15 @@ use std::{
 
 use portcullis::{
     clock::OffsetClock,
-    config::Config,
+    config::{Config, DatabaseUrl},
+    db::{Backend, DbConn},
     startup::{Application, Options},
 };
 use reqwest::{Response, StatusCode, cookie::CookieStore, header};
 use serde_json::Value;
+
+#[path = "pg.rs"]
+mod pg;
 
 pub const SECRET: &str = "test-secret-key-that-is-at-least-32-bytes!";
 /// Not on any common-password list, and valid for every username used here.
@@ -22,7 +26,10 @@ pub const PASSWORD: &str = "Tr0ub4dor&3-horse";
 
 pub struct TestApp {
     pub addr: String,
-    pub db_path: PathBuf,
+    /// `DATABASE_URL` as the app got it: a SQLite path, or a fresh
+    /// PostgreSQL database when `PORTCULLIS_TEST_DATABASE_URL` is set.
+    pub database_url: String,
+    pub backend: Backend,
     /// The default browser-like client.
     pub client: Client,
     /// The app's clock: `app.clock.advance(secs)` moves time for the server.
@@ -34,12 +41,13 @@ pub struct TestApp {
 
 /// Settings as a test sees them: a temp database, a fast bcrypt, a fixed key.
 fn test_settings(dir: &tempfile::TempDir, overrides: &[(&str, &str)]) -> HashMap<String, String> {
+    let database_url = match pg::base_url() {
+        Some(base) => pg::fresh_database(&base),
+        None => dir.path().join("test.db").display().to_string(),
+    };
     let mut settings: HashMap<String, String> = [
         ("BIND_ADDR", "127.0.0.1:0".to_owned()),
-        (
-            "DATABASE_URL",
-            dir.path().join("test.db").display().to_string(),
-        ),
+        ("DATABASE_URL", database_url),
         ("JWT_SECRET_KEY", SECRET.to_owned()),
         ("BCRYPT_COST", "4".to_owned()),
         // Every test client is 127.0.0.1: the per-client limits are for the
@@ -73,7 +81,11 @@ pub async fn spawn_app_with_routes(
     let settings = test_settings(&dir, overrides);
     let mut config = Config::from_lookup(|k| settings.get(k).cloned()).expect("test config");
     config.workers = Some(2);
-    let db_path = config.database_url.clone();
+    let database_url = settings["DATABASE_URL"].clone();
+    let backend = match config.database_url {
+        DatabaseUrl::Sqlite(_) => Backend::Sqlite,
+        DatabaseUrl::Postgres(_) => Backend::Postgres,
+    };
     let clock = OffsetClock::new();
     let options = Options {
         clock: clock.clone(),
@@ -88,7 +100,8 @@ pub async fn spawn_app_with_routes(
     TestApp {
         client: Client::new(&addr),
         addr,
-        db_path,
+        database_url,
+        backend,
         clock,
         metrics_url,
         _dir: dir,
@@ -96,6 +109,17 @@ pub async fn spawn_app_with_routes(
 }
 
 impl TestApp {
+    /// A direct connection to the app's database.
+    pub fn db(&self) -> DbConn {
+        portcullis::db::connect(&DatabaseUrl::parse(&self.database_url))
+            .expect("the database opens")
+    }
+
+    /// The SQLite file, for the tests of SQLite itself; `None` on PostgreSQL.
+    pub fn sqlite_path(&self) -> Option<PathBuf> {
+        (self.backend == Backend::Sqlite).then(|| PathBuf::from(&self.database_url))
+    }
+
     /// Another browser, with its own cookie jar.
     pub fn new_client(&self) -> Client {
         Client::new(&self.addr)
@@ -174,7 +198,11 @@ impl TestApp {
 
     /// Runs the real binary's `create-admin` against this app's database.
     pub fn create_admin(&self, username: &str, password: &str) -> std::process::Output {
-        run_cli(&self.db_path, &["create-admin", username], Some(password))
+        run_cli(
+            &self.database_url,
+            &["create-admin", username],
+            Some(password),
+        )
     }
 
     /// Creates an admin through the CLI, failing the test if that fails.
@@ -199,8 +227,7 @@ impl TestApp {
 
 /// How many live sessions (refresh families) the user has in the database.
 pub fn live_sessions(app: &TestApp, user_id: i32) -> usize {
-    use diesel::Connection;
-    let mut conn = diesel::SqliteConnection::establish(app.db_path.to_str().unwrap()).unwrap();
+    let mut conn = app.db();
     use portcullis::clock::Clock;
     let now = app.clock.now();
     portcullis::db::sessions::active(&mut conn, user_id, now)
@@ -211,7 +238,7 @@ pub fn live_sessions(app: &TestApp, user_id: i32) -> usize {
 /// The user's role and whether they are disabled, as the database has them.
 pub fn role_and_status(app: &TestApp, user_id: i32) -> (String, bool) {
     use diesel::{
-        Connection, RunQueryDsl,
+        RunQueryDsl,
         sql_types::{Bool, Text},
     };
     #[derive(diesel::QueryableByName)]
@@ -221,7 +248,7 @@ pub fn role_and_status(app: &TestApp, user_id: i32) -> (String, bool) {
         #[diesel(sql_type = Bool)]
         disabled: bool,
     }
-    let mut conn = diesel::SqliteConnection::establish(app.db_path.to_str().unwrap()).unwrap();
+    let mut conn = app.db();
     let row = diesel::sql_query(format!(
         "SELECT role, disabled FROM users WHERE id = {user_id}"
     ))
@@ -231,7 +258,7 @@ pub fn role_and_status(app: &TestApp, user_id: i32) -> (String, bool) {
 }
 
 /// Runs the `portcullis` binary with this database, feeding `stdin`.
-pub fn run_cli(db: &std::path::Path, args: &[&str], stdin: Option<&str>) -> std::process::Output {
+pub fn run_cli(db: &str, args: &[&str], stdin: Option<&str>) -> std::process::Output {
     use std::io::Write;
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
         .args(args)

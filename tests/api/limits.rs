@@ -238,7 +238,7 @@ async fn wrong_current_passwords_count_as_failed_logins() {
 async fn a_login_rehashes_a_password_stored_at_another_cost() {
     let app = spawn_app_with(&[("BCRYPT_COST", "5")]).await;
     // An account made by an older configuration, at cost 4.
-    let out = run_cli(&app.db_path, &["create-admin", "root"], Some(PASSWORD));
+    let out = run_cli(&app.database_url, &["create-admin", "root"], Some(PASSWORD));
     assert!(out.status.success());
     assert_eq!(stored_cost(&app, "root"), 4);
     assert_eq!(
@@ -257,13 +257,13 @@ async fn a_login_rehashes_a_password_stored_at_another_cost() {
 }
 
 fn stored_cost(app: &TestApp, username: &str) -> u32 {
-    use diesel::{Connection, RunQueryDsl, sql_types::Text};
+    use diesel::{RunQueryDsl, sql_types::Text};
     #[derive(diesel::QueryableByName)]
     struct Row {
         #[diesel(sql_type = Text)]
         password_hash: String,
     }
-    let mut conn = diesel::SqliteConnection::establish(app.db_path.to_str().unwrap()).unwrap();
+    let mut conn = app.db();
     let row = diesel::sql_query(format!(
         "SELECT password_hash FROM users WHERE username = '{username}'"
     ))

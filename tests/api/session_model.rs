@@ -76,8 +76,9 @@
 
 use std::{collections::HashMap, fmt, time::Instant};
 
-use diesel::{Connection, RunQueryDsl, sqlite::SqliteConnection};
+use diesel::RunQueryDsl;
 use portcullis::clock::Clock;
+use portcullis::db::DbConn;
 use proptest::{
     prelude::*,
     strategy::Union,
@@ -2256,11 +2257,12 @@ impl Run {
     /// The database: no session with two live refresh tokens, and the users
     /// rows as the model says.
     fn check_db(&mut self) -> R<()> {
-        let mut conn = SqliteConnection::establish(self.app.db_path.to_str().expect("utf-8 path"))
-            .expect("the database opens");
-        diesel::sql_query("PRAGMA busy_timeout = 10000")
-            .execute(&mut conn)
-            .expect("pragma");
+        let mut conn = self.app.db();
+        if let DbConn::Sqlite(_) = conn {
+            diesel::sql_query("PRAGMA busy_timeout = 10000")
+                .execute(&mut conn)
+                .expect("pragma");
+        }
         let forked = forked_sessions(&mut conn, self.now());
         if !forked.is_empty() {
             let list: Vec<String> = forked
@@ -2409,7 +2411,7 @@ fn check_sessions(
 /// rotates, so this is at most one by construction; what can still go wrong
 /// is a second row for one session, or a live row whose generation never
 /// started. This is the one schema-specific query of the model.
-fn forked_sessions(conn: &mut SqliteConnection, now: i64) -> Vec<(String, i64)> {
+fn forked_sessions(conn: &mut DbConn, now: i64) -> Vec<(String, i64)> {
     #[derive(diesel::QueryableByName)]
     struct Forked {
         #[diesel(sql_type = diesel::sql_types::Text)]
@@ -2417,12 +2419,13 @@ fn forked_sessions(conn: &mut SqliteConnection, now: i64) -> Vec<(String, i64)> 
         #[diesel(sql_type = diesel::sql_types::BigInt)]
         n: i64,
     }
-    diesel::sql_query(
+    // `now` is a number: formatted in, so one text serves both backends'
+    // placeholder styles.
+    diesel::sql_query(format!(
         "SELECT id, COUNT(*) AS n FROM sessions \
-         WHERE revoked_at IS NULL AND expires_at > ? \
-         GROUP BY id HAVING COUNT(*) > 1 OR MIN(generation) < 1",
-    )
-    .bind::<diesel::sql_types::BigInt, _>(now)
+         WHERE revoked_at IS NULL AND expires_at > {now} \
+         GROUP BY id HAVING COUNT(*) > 1 OR MIN(generation) < 1"
+    ))
     .load::<Forked>(conn)
     .expect("the sessions query runs")
     .into_iter()
@@ -2444,7 +2447,7 @@ struct UserRow {
     password_hash: String,
 }
 
-fn users_rows(conn: &mut SqliteConnection) -> Vec<UserRow> {
+fn users_rows(conn: &mut DbConn) -> Vec<UserRow> {
     diesel::sql_query("SELECT id, username, role, disabled, password_hash FROM users")
         .load(conn)
         .expect("the users query runs")

@@ -233,7 +233,7 @@ async fn the_cookie_refresh_endpoint_rotates_and_a_replay_is_refused() {
 async fn a_refresh_rereads_the_user_so_a_new_role_shows_in_the_new_token() {
     let app = spawn_app().await;
     let (_, refresh) = app.api_user("alice").await;
-    let out = run_cli(&app.db_path, &["promote", "alice"], None);
+    let out = run_cli(&app.database_url, &["promote", "alice"], None);
     assert!(out.status.success());
     let (status, body) = refresh_api(&app, &refresh).await;
     assert_eq!(status, StatusCode::OK);

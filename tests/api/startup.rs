@@ -46,7 +46,11 @@ async fn the_database_runs_in_wal_mode_and_the_cli_works_beside_a_server() {
         .unwrap();
     assert_eq!(mode.journal_mode, "wal");
     drop(conn);
-    let out = run_cli(&db, &["create-admin", "root"], Some(PASSWORD));
+    let out = run_cli(
+        &db.display().to_string(),
+        &["create-admin", "root"],
+        Some(PASSWORD),
+    );
     assert!(
         out.status.success(),
         "{}",

@@ -34,7 +34,8 @@ fn old_refresh_token(jti: &str, sid: &str, iat: i64, exp: i64) -> String {
 fn old_database(path: &std::path::Path, now: i64) {
     let mut conn = SqliteConnection::establish(path.to_str().unwrap()).unwrap();
     let migrations =
-        MigrationSource::<diesel::sqlite::Sqlite>::migrations(&portcullis::db::MIGRATIONS).unwrap();
+        MigrationSource::<diesel::sqlite::Sqlite>::migrations(&portcullis::db::SQLITE_MIGRATIONS)
+            .unwrap();
     let old: Vec<_> = migrations
         .iter()
         .filter(|m| m.name().to_string().as_str() < OLD_SCHEMA_BEFORE)
@@ -85,7 +86,7 @@ fn count(app: &TestApp, sql: &str) -> i64 {
         #[diesel(sql_type = diesel::sql_types::BigInt)]
         n: i64,
     }
-    let mut conn = SqliteConnection::establish(app.db_path.to_str().unwrap()).unwrap();
+    let mut conn = app.db();
     diesel::sql_query(sql).get_result::<N>(&mut conn).unwrap().n
 }
 
