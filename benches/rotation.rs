@@ -1,8 +1,8 @@
 //! The physical limit of refresh rotation on this machine: the same SQL on
 //! the same schema as `POST /token/refresh` (the conditional UPDATE of the
 //! session's generation, then reading the user), one transaction per
-//! rotation, over one SQLite connection with the app's pragmas, no HTTP, no
-//! tokens. `bench/run.sh` runs it; alone:
+//! rotation, over one SQLite connection with the app's pragmas (through the
+//! app's `DbConn`, as the app runs it), no HTTP, no tokens. `bench/run.sh` runs it; alone:
 //!
 //!     cargo bench --bench rotation -- [SECONDS] [SESSIONS]
 //!
@@ -13,8 +13,10 @@
 
 use std::time::{Duration, Instant};
 
+use diesel::Connection;
 use portcullis::{
-    db::{self, models::Session, sessions, users},
+    config::DatabaseUrl,
+    db::{self, DbConn, models::Session, sessions, users},
     domain::Role,
 };
 
@@ -24,7 +26,8 @@ fn main() {
     let count: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(64);
 
     let dir = tempfile::tempdir().expect("temp dir");
-    let pool = db::open(&dir.path().join("rotation.db")).expect("database");
+    let url = DatabaseUrl::Sqlite(dir.path().join("rotation.db"));
+    let pool = db::open(&url).expect("database");
     let mut conn = pool.get().expect("connection");
     let user = users::create(&mut conn, "bench_user", "x", Role::User, 0).expect("user");
     let now = chrono::Utc::now().timestamp();
@@ -48,7 +51,7 @@ fn main() {
         })
         .collect();
 
-    let rotate = |c: &mut diesel::SqliteConnection, id: &str, generation: &mut i64| {
+    let rotate = |c: &mut DbConn, id: &str, generation: &mut i64| {
         let row = sessions::rotate(c, id, user.id, *generation, now, now + ttl)?;
         let user = users::find(c, user.id)?;
         let (row, _user) = row.zip(user).expect("the current generation rotates");
@@ -61,7 +64,7 @@ fn main() {
     let mut rotations = 0u64;
     while Instant::now() < deadline {
         for (id, generation) in generations.iter_mut() {
-            conn.immediate_transaction(|c| rotate(c, id, generation))
+            conn.transaction(|c| rotate(c, id, generation))
                 .expect("rotation");
             rotations += 1;
         }
@@ -76,7 +79,7 @@ fn main() {
     let started = Instant::now();
     let mut batched = 0u64;
     while Instant::now() < deadline {
-        conn.immediate_transaction(|c| {
+        conn.transaction(|c| {
             for (id, generation) in generations.iter_mut() {
                 rotate(c, id, generation)?;
             }

@@ -51,6 +51,37 @@ impl Clock for OffsetClock {
     }
 }
 
+/// Another clock plus a skew that can be re-measured while running: the
+/// database server's clock, as seen from here (several instances of one
+/// database then agree on the time, whatever their own clocks say).
+pub struct SkewedClock {
+    inner: SharedClock,
+    skew: AtomicI64,
+}
+
+impl SkewedClock {
+    pub fn new(inner: SharedClock) -> Arc<Self> {
+        Arc::new(Self {
+            inner,
+            skew: AtomicI64::new(0),
+        })
+    }
+
+    pub fn skew(&self) -> i64 {
+        self.skew.load(Ordering::Relaxed)
+    }
+
+    pub fn set_skew(&self, seconds: i64) {
+        self.skew.store(seconds, Ordering::Relaxed);
+    }
+}
+
+impl Clock for SkewedClock {
+    fn now(&self) -> i64 {
+        self.inner.now() + self.skew()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,5 +94,16 @@ mod tests {
         assert!(clock.now() >= before + 3600);
         clock.advance(-7200);
         assert!(clock.now() >= before + 3600);
+    }
+
+    #[test]
+    fn a_skewed_clock_adds_its_skew_to_the_inner_clock() {
+        let inner = OffsetClock::new();
+        let skewed = SkewedClock::new(inner.clone());
+        skewed.set_skew(-120);
+        let now = inner.now();
+        assert!((now - 121..=now - 119).contains(&skewed.now()));
+        inner.advance(60);
+        assert!((now - 61..=now - 59).contains(&skewed.now()));
     }
 }

@@ -61,11 +61,22 @@ impl From<diesel::result::Error> for AppError {
             Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
                 AppError::Conflict("That already exists.".into())
             }
-            // SQLite gave up waiting for the write lock (busy_timeout): the
-            // request can be retried, so it is a 503, not a 500.
+            // The server went away (PostgreSQL stopped or restarted), or a
+            // transaction lost a race it can retry: 503, never a 500.
+            Error::DatabaseError(
+                DatabaseErrorKind::ClosedConnection
+                | DatabaseErrorKind::UnableToSendCommand
+                | DatabaseErrorKind::SerializationFailure,
+                _,
+            ) => AppError::Unavailable,
+            // SQLite gave up waiting for the write lock (busy_timeout), or
+            // PostgreSQL cancelled a statement past its statement or lock
+            // timeout: the request can be retried, so it is a 503.
             Error::DatabaseError(_, ref info)
                 if info.message().contains("database is locked")
-                    || info.message().contains("database is busy") =>
+                    || info.message().contains("database is busy")
+                    || info.message().starts_with("canceling statement due to")
+                    || info.message().contains("deadlock detected") =>
             {
                 AppError::Unavailable
             }

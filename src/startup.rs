@@ -17,8 +17,8 @@ use actix_web::{
 };
 
 use crate::{
-    auth::{Accounts, accounts::Settings, refresh, tokens::TokenKeys},
-    clock::{SharedClock, SystemClock},
+    auth::{Accounts, accounts::Settings, tokens::TokenKeys},
+    clock::{SharedClock, SkewedClock, SystemClock},
     config::{Config, JwtSecret},
     db::{self, Db},
     error::AppError,
@@ -71,10 +71,15 @@ impl Application {
             extra_routes,
         } = options;
         let db = Db::open(&config.database_url)?;
+        // Every instance of one database counts time by the database
+        // server's clock (reference §7): its offset from ours, measured now
+        // and again at every pruning.
+        let skewed = SkewedClock::new(clock);
+        measure_skew(&db, &skewed);
+        let clock: SharedClock = skewed.clone();
         let secret = resolve_secret(&config, &db)?;
         let keys = TokenKeys::new(secret.bytes(), clock.clone())?;
         let session_key = Key::derive_from(secret.bytes());
-        prune(&db, clock.now());
 
         let listener = TcpListener::bind(config.bind_addr).map_err(|e| {
             anyhow::anyhow!("invalid setting BIND_ADDR ({}): {e}", config.bind_addr)
@@ -89,7 +94,8 @@ impl Application {
             },
             trusted_proxies: config.trusted_proxies.clone(),
         });
-        spawn_pruner(state.clone());
+        log_pruned(state.accounts.prune_now());
+        spawn_pruner(state.clone(), db.clone(), skewed);
 
         let metrics = match config.metrics_bind_addr {
             Some(addr) => {
@@ -285,25 +291,48 @@ pub fn resolve_secret(config: &Config, db: &Db) -> anyhow::Result<JwtSecret> {
     Ok(JwtSecret::new(key))
 }
 
-fn prune(db: &Db, now: i64) {
-    match db.blocking(|conn| refresh::prune(conn, now)) {
-        Ok(0) => {}
-        Ok(n) => tracing::info!(rows = n, "pruned expired refresh tokens"),
-        Err(e) => tracing::warn!(error = %e, "pruning refresh tokens failed"),
+fn log_pruned(pruned: Result<Option<usize>, AppError>) {
+    match pruned {
+        Ok(Some(0)) => {}
+        Ok(Some(n)) => tracing::info!(
+            rows = n,
+            "pruned ended sessions and finished limit counters"
+        ),
+        Ok(None) => tracing::debug!("pruning skipped: another instance is pruning"),
+        Err(e) => tracing::warn!(error = %e, "pruning failed"),
     }
 }
 
-fn spawn_pruner(state: web::Data<AppState>) {
+fn measure_skew(db: &Db, clock: &SkewedClock) {
+    match db.blocking(|conn| Ok(db::clock_skew(conn)?)) {
+        Ok(skew) => {
+            if skew != clock.skew() {
+                tracing::info!(
+                    seconds = skew,
+                    "the database server's clock differs from ours"
+                );
+            }
+            clock.set_skew(skew);
+        }
+        Err(e) => tracing::warn!(error = %e, "reading the database server's clock failed"),
+    }
+}
+
+fn spawn_pruner(state: web::Data<AppState>, db: Db, clock: Arc<SkewedClock>) {
     actix_web::rt::spawn(async move {
         let mut tick = actix_web::rt::time::interval(PRUNE_EVERY);
         tick.tick().await; // the first tick fires at once; start-up already pruned
         loop {
             tick.tick().await;
-            match state.accounts.prune().await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(rows = n, "pruned expired refresh tokens"),
-                Err(e) => tracing::warn!(error = %e, "pruning refresh tokens failed"),
+            let measured = db.clone();
+            let skew = actix_web::rt::task::spawn_blocking(move || {
+                measured.blocking(|conn| Ok(db::clock_skew(conn)?))
+            })
+            .await;
+            if let Ok(Ok(skew)) = skew {
+                clock.set_skew(skew);
             }
+            log_pruned(state.accounts.prune().await);
         }
     });
 }

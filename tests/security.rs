@@ -11,6 +11,7 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
 use diesel::RunQueryDsl;
 use helpers::*;
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+use portcullis::db::DbConn;
 use reqwest::{StatusCode, header};
 use serde_json::{Value, json};
 
@@ -253,9 +254,11 @@ async fn a_deleted_user_gets_no_new_tokens_and_no_admin_pages() {
     let refresh = body["refresh_token"].as_str().unwrap().to_owned();
     assert_eq!(admin.get("/admin").await.status(), StatusCode::OK);
     let mut conn = app.db();
-    diesel::sql_query("PRAGMA foreign_keys = ON")
-        .execute(&mut conn)
-        .unwrap();
+    if let DbConn::Sqlite(_) = conn {
+        diesel::sql_query("PRAGMA foreign_keys = ON")
+            .execute(&mut conn)
+            .unwrap();
+    }
     diesel::sql_query("DELETE FROM users WHERE username = 'root'")
         .execute(&mut conn)
         .unwrap();
@@ -662,9 +665,12 @@ async fn every_html_and_auth_response_forbids_caching_and_framing() {
 async fn a_locked_database_is_a_503_not_a_500() {
     let app = spawn_app().await;
     let mut conn = app.db();
-    diesel::sql_query("BEGIN EXCLUSIVE")
-        .execute(&mut conn)
-        .unwrap();
+    // SQLite: the whole file; PostgreSQL: the table every registration reads.
+    let lock = match conn {
+        DbConn::Sqlite(_) => "BEGIN EXCLUSIVE",
+        DbConn::Pg(_) => "BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE",
+    };
+    diesel::connection::SimpleConnection::batch_execute(&mut conn, lock).unwrap();
     let res = app.api_register("alice", PASSWORD).await;
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(res.json::<Value>().await.unwrap()["error"].is_string());

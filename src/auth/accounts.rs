@@ -9,16 +9,18 @@
 
 use std::sync::Arc;
 
+use diesel::Connection;
+
 use super::{
     Client, Identity,
     password::{self, Hasher, HasherLoad},
     refresh::{self, Refused},
-    throttle::{Limits, Refusal, Throttle},
+    throttle::{self, Limits, Refusal, Throttle},
     tokens::{Issuer, TokenError, TokenKeys, TokenPair, TokenType},
 };
 use crate::{
     clock::SharedClock,
-    db::{Db, models::User, sessions, users},
+    db::{self, Db, DbConn, models::User, sessions, users},
     domain::{Password, PasswordError, Role, SessionId, UserId, Username},
     error::AppError,
 };
@@ -179,10 +181,10 @@ impl Accounts {
             max_registrations: settings.register_max_per_ip,
         };
         Ok(Self {
+            throttle: Throttle::new(limits, clock, db.clone()),
             db,
             hasher,
             issuer: Arc::new(Issuer::new(keys, settings.access_ttl, settings.refresh_ttl)),
-            throttle: Throttle::new(limits, clock),
             reuse_grace: settings.reuse_grace,
         })
     }
@@ -215,6 +217,7 @@ impl Accounts {
             Some(client) => Some(
                 self.throttle
                     .reserve_registration(client_ip(client))
+                    .await?
                     .map_err(|refusal| {
                         tracing::warn!(client_ip = %client_ip(client), "registration refused: too many from this client");
                         count_refusal(refusal);
@@ -262,7 +265,7 @@ impl Accounts {
     }
 
     /// Checks a username and password for a client. A locked-out pair is
-    /// refused before any work; otherwise one bcrypt verification always runs,
+    /// refused before the hash; otherwise one bcrypt verification always runs,
     /// against a dummy hash when the user does not exist, so timing does not
     /// reveal which usernames exist.
     pub async fn check_login(
@@ -272,23 +275,22 @@ impl Accounts {
         attempt: &str,
     ) -> Result<Login, AppError> {
         let ip = client_ip(client);
-        let reserved = match self.throttle.reserve_login(ip, username) {
-            Ok(reserved) => reserved,
-            Err(refusal) => {
-                tracing::warn!(client_ip = %ip, limit = refusal.kind(), "login refused: too many failures");
-                count_refusal(refusal);
-                metrics::counter!("portcullis_logins_total", "outcome" => "locked").increment(1);
-                return Ok(Login::Locked(refusal));
-            }
-        };
-        // The hash's place before anything else: a refusal (503) costs no
-        // database look-up, and refunds the reservation.
+        // The hash's place first: a refusal (503) costs no database work.
         let place = match self.hasher.admit() {
             Ok(place) => place,
             Err(e) => {
                 metrics::counter!("portcullis_logins_total", "outcome" => "unavailable")
                     .increment(1);
                 return Err(e);
+            }
+        };
+        let reserved = match self.throttle.reserve_login(ip, username).await? {
+            Ok(reserved) => reserved,
+            Err(refusal) => {
+                tracing::warn!(client_ip = %ip, limit = refusal.kind(), "login refused: too many failures");
+                count_refusal(refusal);
+                metrics::counter!("portcullis_logins_total", "outcome" => "locked").increment(1);
+                return Ok(Login::Locked(refusal));
             }
         };
         let name = username.to_owned();
@@ -312,7 +314,7 @@ impl Accounts {
         };
         match user {
             Some(user) if valid && !user.disabled => {
-                reserved.succeeded();
+                reserved.succeeded().await;
                 tracing::info!(user_id = user.id, client_ip = %ip, "login succeeded");
                 metrics::counter!("portcullis_logins_total", "outcome" => "success").increment(1);
                 self.follow_cost(&user, attempt).await;
@@ -509,6 +511,7 @@ impl Accounts {
         let reserved = self
             .throttle
             .reserve_login(client_ip(client), &user.username)
+            .await?
             .map_err(|refusal| {
                 tracing::warn!(user_id = %user_id, client_ip = %client_ip(client), "password change refused: too many failures");
                 count_refusal(refusal);
@@ -529,7 +532,7 @@ impl Accounts {
             tracing::info!(user_id = %user_id, client_ip = %client_ip(client), "password change refused: wrong current password");
             return Err(PasswordChangeError::WrongCurrent);
         }
-        reserved.succeeded();
+        reserved.succeeded().await;
         let new_hash = self.hasher.hash(new, client.connection).await?;
         let (keep, now) = (who.session_id.clone(), self.now());
         let changed = self
@@ -608,11 +611,36 @@ impl Accounts {
             .await?
     }
 
-    /// Deletes expired tokens and long-dead sessions; returns the rows removed.
-    pub async fn prune(&self) -> Result<usize, AppError> {
+    /// Deletes long-dead sessions, expired pre-upgrade tokens and finished
+    /// limit counters; returns the rows removed, or `None` when another
+    /// instance of this database is pruning at this moment.
+    pub async fn prune(&self) -> Result<Option<usize>, AppError> {
         let now = self.now();
-        self.db.write(move |conn| refresh::prune(conn, now)).await
+        let longest = self.throttle.longest_window();
+        self.db
+            .write(move |conn| prune_in(conn, now, longest))
+            .await
     }
+
+    /// `prune` on this thread (start-up, before any request).
+    pub fn prune_now(&self) -> Result<Option<usize>, AppError> {
+        let now = self.now();
+        let longest = self.throttle.longest_window();
+        self.db
+            .blocking(move |conn| conn.transaction(|conn| prune_in(conn, now, longest)))
+    }
+}
+
+/// Advisory lock key of admin actions.
+const ADMIN_LOCK: i64 = 0x706f_7274_6164_6d6e;
+
+/// Advisory lock key of the pruning (any fixed number; "portcull" in ASCII).
+const PRUNE_LOCK: i64 = 0x706f_7274_6375_6c6c;
+
+fn prune_in(conn: &mut DbConn, now: i64, longest_window: i64) -> Result<Option<usize>, AppError> {
+    db::exclusively(conn, PRUNE_LOCK, |conn| {
+        Ok(refresh::prune(conn, now)? + throttle::prune(conn, now, longest_window)?)
+    })
 }
 
 fn count_refusal(refusal: Refusal) {
@@ -637,6 +665,9 @@ fn apply_admin_action(
     action: AdminAction,
     now: i64,
 ) -> Result<String, AdminActionError> {
+    // One admin action at a time across instances: two admins demoting each
+    // other at once must not both see the other still an admin.
+    db::serialize(conn, ADMIN_LOCK)?;
     let actor = users::find(conn, actor_id.0)?;
     let actor_ok = actor.is_some_and(|a| a.role.is_admin() && !a.disabled)
         && refresh::is_live(conn, actor_id, actor_session, now)?;

@@ -14,22 +14,25 @@
 //! client left, the hasher refused it) is refunded when its reservation is
 //! dropped. Time comes from the injected clock.
 //!
-//! The tables are in memory and bounded: at `MAX_ENTRIES` a table first drops
-//! entries whose window has passed, then the oldest. To push a victim's entry
-//! out, an attacker would have to pay for that many hashes within a window,
-//! from more addresses than the per-client budget allows one to use. A
-//! poisoned lock is recovered, never skipped: the throttle fails closed.
+//! The counters live in the database (`limit_counters`), so every instance
+//! serving one database counts together (reference §7). A reservation is one
+//! upsert per counter: concurrent attempts serialise on the counter's row,
+//! so each sees a distinct count; one over the limit rolls its own hits back.
+//! Refunds of dropped reservations are queued without waiting. A counter's
+//! key holds the client and, for logins, at most `ECHO_MAX_CHARS` of the
+//! lower-cased username, hex-encoded (any bytes, bounded length). Old
+//! counters are pruned with the sessions.
 
-use std::{
-    collections::HashMap,
-    hash::Hash,
-    net::IpAddr,
-    sync::{Mutex, MutexGuard, PoisonError},
+use std::net::IpAddr;
+
+use diesel::Connection;
+
+use crate::{
+    clock::SharedClock,
+    db::{Db, DbConn, limits},
+    domain,
+    error::AppError,
 };
-
-use crate::{clock::SharedClock, domain};
-
-pub const MAX_ENTRIES: usize = 100_000;
 
 /// One hour: the registration window.
 pub const REGISTER_WINDOW: i64 = 60 * 60;
@@ -72,219 +75,232 @@ impl Refusal {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Counter {
-    window_start: i64,
-    count: u32,
+/// Seconds until a window that began at `start` is over (at least 1).
+fn retry(start: i64, window: i64, now: i64) -> u64 {
+    (start + window - now).max(1) as u64
 }
 
-/// A bounded table of windowed counters.
-struct Table<K> {
-    window: i64,
-    entries: HashMap<K, Counter>,
+/// Inside a reservation: over a limit (its hits are rolled back), or a
+/// database error.
+enum Over {
+    Limit(Refusal),
+    Db(diesel::result::Error),
 }
 
-impl<K: Hash + Eq + Clone> Table<K> {
-    fn new(window: i64) -> Self {
-        Self {
-            window: window.max(1),
-            entries: HashMap::new(),
-        }
-    }
-
-    /// The live count for `key` (0 once its window has passed).
-    fn count(&self, key: &K, now: i64) -> (u32, i64) {
-        match self.entries.get(key) {
-            Some(c) if now - c.window_start < self.window => {
-                (c.count, c.window_start + self.window - now)
-            }
-            _ => (0, self.window),
-        }
-    }
-
-    fn add(&mut self, key: K, now: i64) {
-        if !self.entries.contains_key(&key) && self.entries.len() >= MAX_ENTRIES {
-            self.make_room(now);
-        }
-        let window = self.window;
-        let c = self.entries.entry(key).or_insert(Counter {
-            window_start: now,
-            count: 0,
-        });
-        if now - c.window_start >= window {
-            *c = Counter {
-                window_start: now,
-                count: 0,
-            };
-        }
-        c.count = c.count.saturating_add(1);
-    }
-
-    /// Gives back one unit (a reservation that was not used).
-    fn refund(&mut self, key: &K) {
-        if let Some(c) = self.entries.get_mut(key) {
-            c.count = c.count.saturating_sub(1);
-        }
-    }
-
-    fn clear(&mut self, key: &K) {
-        self.entries.remove(key);
-    }
-
-    fn make_room(&mut self, now: i64) {
-        let window = self.window;
-        self.entries.retain(|_, c| now - c.window_start < window);
-        if self.entries.len() >= MAX_ENTRIES {
-            if let Some(oldest) = self
-                .entries
-                .iter()
-                .min_by_key(|(_, c)| c.window_start)
-                .map(|(k, _)| k.clone())
-            {
-                self.entries.remove(&oldest);
-            }
-        }
+impl From<diesel::result::Error> for Over {
+    fn from(e: diesel::result::Error) -> Self {
+        Over::Db(e)
     }
 }
 
-fn retry(left: i64) -> u64 {
-    left.max(1) as u64
+fn pair_key(client: IpAddr, username: &str) -> String {
+    let name = domain::echo(username).to_lowercase();
+    format!("login:{client}:{}", hex::encode(name.as_bytes()))
 }
 
-struct State {
-    pairs: Table<(IpAddr, String)>,
-    clients: Table<IpAddr>,
-    registrations: Table<IpAddr>,
+fn client_key(client: IpAddr) -> String {
+    format!("login-client:{client}")
+}
+
+fn registration_key(client: IpAddr) -> String {
+    format!("register:{client}")
 }
 
 pub struct Throttle {
     limits: Limits,
     clock: SharedClock,
-    state: Mutex<State>,
+    db: Db,
 }
 
 impl Throttle {
-    pub fn new(limits: Limits, clock: SharedClock) -> Self {
+    pub fn new(limits: Limits, clock: SharedClock, db: Db) -> Self {
         Self {
-            state: Mutex::new(State {
-                pairs: Table::new(limits.failure_window),
-                clients: Table::new(limits.failure_window),
-                registrations: Table::new(REGISTER_WINDOW),
-            }),
-            limits,
+            limits: Limits {
+                failure_window: limits.failure_window.max(1),
+                ..limits
+            },
             clock,
+            db,
         }
-    }
-
-    fn state(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Reserves one login attempt (or a current-password check) for
     /// `username` from `ip`, or says why not and for how long.
-    pub fn reserve_login(&self, ip: IpAddr, username: &str) -> Result<LoginAttempt<'_>, Refusal> {
+    pub async fn reserve_login(
+        &self,
+        ip: IpAddr,
+        username: &str,
+    ) -> Result<Result<LoginAttempt, Refusal>, AppError> {
         let client = domain::client_key(ip);
-        let pair = (client, domain::echo(username).to_lowercase());
+        let pair = pair_key(client, username);
+        let client = client_key(client);
         let now = self.clock.now();
-        let mut state = self.state();
-        let (failures, left) = state.pairs.count(&pair, now);
-        if failures >= self.limits.max_failures {
-            return Err(Refusal::Pair {
-                retry_after: retry(left),
-            });
-        }
-        let (failures, left) = state.clients.count(&client, now);
-        if failures >= self.limits.max_failures_per_ip {
-            return Err(Refusal::Client {
-                retry_after: retry(left),
-            });
-        }
-        state.pairs.add(pair.clone(), now);
-        state.clients.add(client, now);
-        Ok(LoginAttempt {
-            throttle: self,
+        let Limits {
+            max_failures,
+            max_failures_per_ip,
+            failure_window: window,
+            ..
+        } = self.limits;
+        let (p, c) = (pair.clone(), client.clone());
+        let reserved = self
+            .db
+            .write(move |conn| {
+                reserve(conn, |conn| {
+                    let pair = limits::hit(conn, &p, now, window)?;
+                    if pair.hits > max_failures as i32 {
+                        return Err(Over::Limit(Refusal::Pair {
+                            retry_after: retry(pair.window_start, window, now),
+                        }));
+                    }
+                    let client = limits::hit(conn, &c, now, window)?;
+                    if client.hits > max_failures_per_ip as i32 {
+                        return Err(Over::Limit(Refusal::Client {
+                            retry_after: retry(client.window_start, window, now),
+                        }));
+                    }
+                    Ok((pair.window_start, client.window_start))
+                })
+            })
+            .await?;
+        Ok(reserved.map(|(pair_window, client_window)| LoginAttempt {
+            db: self.db.clone(),
             pair,
+            pair_window,
+            client,
+            client_window,
             settled: false,
-        })
+        }))
     }
 
     /// Reserves one registration from `ip`.
-    pub fn reserve_registration(&self, ip: IpAddr) -> Result<Registration<'_>, Refusal> {
-        let client = domain::client_key(ip);
+    pub async fn reserve_registration(
+        &self,
+        ip: IpAddr,
+    ) -> Result<Result<Registration, Refusal>, AppError> {
+        let key = registration_key(domain::client_key(ip));
         let now = self.clock.now();
-        let mut state = self.state();
-        let (count, left) = state.registrations.count(&client, now);
-        if count >= self.limits.max_registrations {
-            return Err(Refusal::Registrations {
-                retry_after: retry(left),
-            });
-        }
-        state.registrations.add(client, now);
-        Ok(Registration {
-            throttle: self,
-            client,
+        let max = self.limits.max_registrations as i32;
+        let k = key.clone();
+        let reserved = self
+            .db
+            .write(move |conn| {
+                reserve(conn, |conn| {
+                    let count = limits::hit(conn, &k, now, REGISTER_WINDOW)?;
+                    if count.hits > max {
+                        return Err(Over::Limit(Refusal::Registrations {
+                            retry_after: retry(count.window_start, REGISTER_WINDOW, now),
+                        }));
+                    }
+                    Ok(count.window_start)
+                })
+            })
+            .await?;
+        Ok(reserved.map(|window| Registration {
+            db: self.db.clone(),
+            key,
+            window,
             settled: false,
-        })
+        }))
     }
 
-    /// How many (client, username) pairs are tracked (for tests and metrics).
-    pub fn tracked_pairs(&self) -> usize {
-        self.state().pairs.entries.len()
+    /// The longest window: counters older than this are over.
+    pub fn longest_window(&self) -> i64 {
+        self.limits.failure_window.max(REGISTER_WINDOW)
     }
+}
+
+/// Runs a reservation in a savepoint of its own, so a refused one leaves no
+/// hits behind.
+fn reserve<T>(
+    conn: &mut DbConn,
+    work: impl FnOnce(&mut DbConn) -> Result<T, Over>,
+) -> Result<Result<T, Refusal>, AppError> {
+    match conn.transaction(work) {
+        Ok(value) => Ok(Ok(value)),
+        Err(Over::Limit(refusal)) => Ok(Err(refusal)),
+        Err(Over::Db(e)) => Err(e.into()),
+    }
+}
+
+/// Deletes counters whose windows are over (with the sessions' pruning).
+pub fn prune(conn: &mut DbConn, now: i64, longest_window: i64) -> Result<usize, AppError> {
+    Ok(limits::prune(conn, now - longest_window)?)
 }
 
 /// A reserved login attempt. Say how it went; dropping it unsettled means
 /// the password was never checked, and refunds it.
-pub struct LoginAttempt<'a> {
-    throttle: &'a Throttle,
-    pair: (IpAddr, String),
+pub struct LoginAttempt {
+    db: Db,
+    pair: String,
+    pair_window: i64,
+    client: String,
+    client_window: i64,
     settled: bool,
 }
 
-impl LoginAttempt<'_> {
+impl LoginAttempt {
     /// A wrong password: the reservation stays counted.
     pub fn failed(mut self) {
         self.settled = true;
     }
 
     /// The right password: the pair's count is cleared and this attempt
-    /// refunded from the client's budget.
-    pub fn succeeded(mut self) {
+    /// refunded from the client's budget (before the answer, so the next
+    /// attempt sees it).
+    pub async fn succeeded(mut self) {
         self.settled = true;
-        let mut state = self.throttle.state();
-        state.pairs.clear(&self.pair);
-        state.clients.refund(&self.pair.0);
+        let (pair, client, window) = (
+            std::mem::take(&mut self.pair),
+            std::mem::take(&mut self.client),
+            self.client_window,
+        );
+        let cleared = self
+            .db
+            .write(move |conn| {
+                limits::clear(conn, &pair)?;
+                Ok(limits::refund(conn, &client, window)?)
+            })
+            .await;
+        if let Err(e) = cleared {
+            tracing::warn!(error = %e, "clearing a login counter failed");
+        }
     }
 }
 
-impl Drop for LoginAttempt<'_> {
+impl Drop for LoginAttempt {
     fn drop(&mut self) {
         if !self.settled {
-            let mut state = self.throttle.state();
-            state.pairs.refund(&self.pair);
-            state.clients.refund(&self.pair.0);
+            let (pair, pair_window) = (std::mem::take(&mut self.pair), self.pair_window);
+            let (client, client_window) = (std::mem::take(&mut self.client), self.client_window);
+            self.db.write_detached(move |conn| {
+                limits::refund(conn, &pair, pair_window)?;
+                Ok(limits::refund(conn, &client, client_window)?)
+            });
         }
     }
 }
 
 /// A reserved registration. `done` once its hash ran (whatever the
 /// outcome: a taken name costs the same); dropped unsettled, it is refunded.
-pub struct Registration<'a> {
-    throttle: &'a Throttle,
-    client: IpAddr,
+pub struct Registration {
+    db: Db,
+    key: String,
+    window: i64,
     settled: bool,
 }
 
-impl Registration<'_> {
+impl Registration {
     pub fn done(mut self) {
         self.settled = true;
     }
 }
 
-impl Drop for Registration<'_> {
+impl Drop for Registration {
     fn drop(&mut self) {
         if !self.settled {
-            self.throttle.state().registrations.refund(&self.client);
+            let (key, window) = (std::mem::take(&mut self.key), self.window);
+            self.db
+                .write_detached(move |conn| Ok(limits::refund(conn, &key, window)?));
         }
     }
 }
@@ -294,12 +310,24 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::clock::OffsetClock;
+    use crate::{
+        clock::{Clock, OffsetClock},
+        config::DatabaseUrl,
+    };
 
     const IP: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1));
     const OTHER_IP: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 2));
 
-    fn throttle(max: u32, per_ip: u32, window: i64) -> (Throttle, Arc<OffsetClock>) {
+    struct Fixture {
+        t: Throttle,
+        db: Db,
+        clock: Arc<OffsetClock>,
+        _dir: tempfile::TempDir,
+    }
+
+    fn throttle(max: u32, per_ip: u32, window: i64) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&DatabaseUrl::Sqlite(dir.path().join("t.db"))).unwrap();
         let clock = OffsetClock::new();
         let limits = Limits {
             max_failures: max,
@@ -307,117 +335,158 @@ mod tests {
             failure_window: window,
             max_registrations: 2,
         };
-        (Throttle::new(limits, clock.clone()), clock)
-    }
-
-    fn fail(t: &Throttle, ip: IpAddr, name: &str) {
-        t.reserve_login(ip, name).expect("allowed").failed();
-    }
-
-    #[test]
-    fn locks_a_pair_after_the_allowed_failures_until_the_window_passes() {
-        let (t, clock) = throttle(3, 100, 60);
-        for _ in 0..3 {
-            fail(&t, IP, "alice");
+        Fixture {
+            t: Throttle::new(limits, clock.clone(), db.clone()),
+            db,
+            clock,
+            _dir: dir,
         }
-        let refused = t.reserve_login(IP, "ALICE").err().expect("locked");
+    }
+
+    impl Fixture {
+        async fn login(&self, ip: IpAddr, name: &str) -> Result<LoginAttempt, Refusal> {
+            self.t
+                .reserve_login(ip, name)
+                .await
+                .expect("the database answers")
+        }
+
+        async fn fail(&self, ip: IpAddr, name: &str) {
+            self.login(ip, name).await.expect("allowed").failed();
+        }
+
+        async fn register(&self, ip: IpAddr) -> Result<Registration, Refusal> {
+            self.t
+                .reserve_registration(ip)
+                .await
+                .expect("the database answers")
+        }
+
+        async fn counters(&self) -> i64 {
+            self.db
+                .read(|conn| Ok(limits::tracked(conn)?))
+                .await
+                .unwrap()
+        }
+    }
+
+    #[tokio::test]
+    async fn locks_a_pair_after_the_allowed_failures_until_the_window_passes() {
+        let f = throttle(3, 100, 60);
+        for _ in 0..3 {
+            f.fail(IP, "alice").await;
+        }
+        let refused = f.login(IP, "ALICE").await.err().expect("locked");
         assert!(matches!(refused, Refusal::Pair { .. }));
         assert!((59..=60).contains(&refused.retry_after()));
-        clock.advance(30);
-        assert!(t.reserve_login(IP, "alice").err().unwrap().retry_after() <= 30);
-        clock.advance(31);
-        assert!(t.reserve_login(IP, "alice").is_ok());
+        f.clock.advance(30);
+        assert!(f.login(IP, "alice").await.err().unwrap().retry_after() <= 30);
+        f.clock.advance(31);
+        assert!(f.login(IP, "alice").await.is_ok());
     }
 
-    #[test]
-    fn attempts_in_flight_count_so_a_burst_checks_at_most_the_limit() {
-        let (t, _) = throttle(3, 100, 60);
-        let held: Vec<_> = (0..10)
-            .filter_map(|_| t.reserve_login(IP, "alice").ok())
+    #[tokio::test]
+    async fn attempts_in_flight_count_so_a_burst_checks_at_most_the_limit() {
+        let f = throttle(3, 100, 60);
+        let burst = (0..10).map(|_| f.t.reserve_login(IP, "alice"));
+        let held: Vec<_> = futures_util::future::join_all(burst)
+            .await
+            .into_iter()
+            .filter_map(|r| r.expect("the database answers").ok())
             .collect();
         assert_eq!(held.len(), 3, "only three reserved at once");
-        drop(held); // none was checked: all refunded
-        assert!(t.reserve_login(IP, "alice").is_ok());
+        drop(held); // none was checked: all refunded (queued before the next)
+        assert!(f.login(IP, "alice").await.is_ok());
     }
 
-    #[test]
-    fn a_success_clears_the_pair_and_refunds_the_client() {
-        let (t, _) = throttle(2, 4, 60);
-        fail(&t, IP, "alice");
-        t.reserve_login(IP, "alice").unwrap().succeeded();
-        fail(&t, IP, "alice");
-        assert!(
-            t.reserve_login(IP, "alice").is_ok(),
-            "cleared by the success"
-        );
-        // The client's budget: 1 + 1 failures, the success refunded, one held now.
-        fail(&t, IP, "bob");
-        fail(&t, IP, "carol");
+    #[tokio::test]
+    async fn a_success_clears_the_pair_and_refunds_the_client() {
+        let f = throttle(2, 4, 60);
+        f.fail(IP, "alice").await;
+        f.login(IP, "alice").await.unwrap().succeeded().await;
+        f.fail(IP, "alice").await;
+        assert!(f.login(IP, "alice").await.is_ok(), "cleared by the success");
+        // The client's budget: 1 + 1 failures, the success refunded, the
+        // attempt just dropped refunded too.
+        f.fail(IP, "bob").await;
+        f.fail(IP, "carol").await;
         assert!(matches!(
-            t.reserve_login(IP, "dave").err(),
+            f.login(IP, "dave").await.err(),
             Some(Refusal::Client { .. })
         ));
     }
 
-    #[test]
-    fn one_client_has_a_budget_across_usernames() {
-        let (t, _) = throttle(10, 5, 60);
+    #[tokio::test]
+    async fn one_client_has_a_budget_across_usernames() {
+        let f = throttle(10, 5, 60);
         for i in 0..5 {
-            fail(&t, IP, &format!("user{i}"));
+            f.fail(IP, &format!("user{i}")).await;
         }
-        let refused = t.reserve_login(IP, "someone-new").err().unwrap();
+        let refused = f.login(IP, "someone-new").await.err().unwrap();
         assert!(matches!(refused, Refusal::Client { .. }));
-        assert!(t.reserve_login(OTHER_IP, "someone-new").is_ok());
+        assert!(f.login(OTHER_IP, "someone-new").await.is_ok());
     }
 
-    #[test]
-    fn an_ipv6_client_is_its_64() {
-        let (t, _) = throttle(2, 100, 60);
+    #[tokio::test]
+    async fn an_ipv6_client_is_its_64() {
+        let f = throttle(2, 100, 60);
         let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
         let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
         let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
-        fail(&t, a, "alice");
-        fail(&t, b, "alice");
-        assert!(t.reserve_login(a, "alice").is_err());
-        assert!(t.reserve_login(other, "alice").is_ok());
+        f.fail(a, "alice").await;
+        f.fail(b, "alice").await;
+        assert!(f.login(a, "alice").await.is_err());
+        assert!(f.login(other, "alice").await.is_ok());
     }
 
-    #[test]
-    fn registrations_are_limited_per_client_per_hour() {
-        let (t, clock) = throttle(10, 100, 60);
-        t.reserve_registration(IP).unwrap().done();
-        t.reserve_registration(IP).unwrap().done();
-        let refused = t.reserve_registration(IP).err().unwrap();
+    #[tokio::test]
+    async fn registrations_are_limited_per_client_per_hour() {
+        let f = throttle(10, 100, 60);
+        f.register(IP).await.unwrap().done();
+        f.register(IP).await.unwrap().done();
+        let refused = f.register(IP).await.err().unwrap();
         assert!(matches!(refused, Refusal::Registrations { .. }));
-        drop(t.reserve_registration(OTHER_IP).unwrap()); // refunded
-        t.reserve_registration(OTHER_IP).unwrap().done();
-        clock.advance(REGISTER_WINDOW);
-        assert!(t.reserve_registration(IP).is_ok());
+        drop(f.register(OTHER_IP).await.unwrap()); // refunded
+        f.register(OTHER_IP).await.unwrap().done();
+        f.clock.advance(REGISTER_WINDOW);
+        assert!(f.register(IP).await.is_ok());
     }
 
-    #[test]
-    fn a_poisoned_lock_keeps_the_throttle_on() {
-        let (t, _) = throttle(1, 100, 60);
-        fail(&t, IP, "alice");
-        let t = Arc::new(t);
-        let poisoner = t.clone();
-        let _ = std::thread::spawn(move || {
-            let _guard = poisoner.state.lock().unwrap();
-            panic!("poison");
-        })
-        .join();
-        assert!(t.state.is_poisoned());
-        assert!(t.reserve_login(IP, "alice").is_err(), "still locked");
+    #[tokio::test]
+    async fn any_typed_username_makes_a_bounded_key() {
+        let f = throttle(1, 100, 60);
+        let odd = format!("nul\0{}", "x".repeat(10_000));
+        f.fail(IP, &odd).await;
+        assert!(f.login(IP, &odd).await.is_err(), "counted like any other");
+        assert!(pair_key(IP, &odd).len() < 2 * 4 * 64 + 8 * 32 * 2);
     }
 
-    #[test]
-    fn memory_stays_bounded_when_usernames_are_cycled() {
-        let (t, clock) = throttle(5, u32::MAX, 60);
-        for i in 0..(MAX_ENTRIES + 10) {
-            fail(&t, IP, &format!("user{i}"));
+    #[tokio::test]
+    async fn counters_whose_window_is_over_are_pruned() {
+        let f = throttle(5, 100, 60);
+        for i in 0..20 {
+            f.fail(IP, &format!("user{i}")).await;
         }
-        assert!(t.tracked_pairs() <= MAX_ENTRIES);
-        clock.advance(61);
-        assert!(t.reserve_login(IP, "user0").is_ok());
+        f.register(IP).await.unwrap().done();
+        assert_eq!(
+            f.counters().await,
+            22,
+            "20 pairs, the client, the registrations"
+        );
+        let longest = f.t.longest_window();
+        let now = f.clock.now();
+        let pruned =
+            f.db.write(move |conn| prune(conn, now, longest))
+                .await
+                .unwrap();
+        assert_eq!(pruned, 0, "every window is still open");
+        f.clock.advance(REGISTER_WINDOW + 1);
+        let now = f.clock.now();
+        let pruned =
+            f.db.write(move |conn| prune(conn, now, longest))
+                .await
+                .unwrap();
+        assert_eq!(pruned, 22);
+        assert!(f.login(IP, "user0").await.is_ok());
     }
 }

@@ -387,6 +387,42 @@ impl Db {
         }
     }
 
+    /// Queues a write whose caller does not wait (a refund from `Drop`): on
+    /// SQLite behind the writes already queued, on PostgreSQL on the
+    /// blocking pool. A failure is logged.
+    pub fn write_detached<F>(&self, work: F)
+    where
+        F: FnOnce(&mut DbConn) -> Result<(), AppError> + Send + 'static,
+    {
+        let work = move |conn: &mut DbConn| {
+            if let Err(e) = conn.transaction(work) {
+                tracing::warn!(error = %e, "a background write failed");
+            }
+        };
+        if let Some(writes) = &self.writes {
+            let job: WriteJob = Box::new(move |conn| {
+                work(conn);
+                Box::new(|_| {})
+            });
+            let _ = writes.send(job);
+            return;
+        }
+        let pool = self.pool.clone();
+        let detached = move || match pool.get() {
+            Ok(mut pooled) => {
+                let _ = run(&mut pooled, |conn| {
+                    work(conn);
+                    Ok(())
+                });
+            }
+            Err(e) => tracing::warn!(error = %e, "a background write found no connection"),
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn_blocking(detached)),
+            Err(_) => detached(),
+        }
+    }
+
     async fn on_pool<T, F>(&self, work: F) -> Result<T, AppError>
     where
         F: FnOnce(&mut DbConn) -> Result<T, AppError> + Send + 'static,
@@ -503,11 +539,11 @@ fn immediate_batch(
 /// on PostgreSQL under a transaction-scoped advisory lock (instances of one
 /// database skip the work while another does it; returns `None`), on SQLite
 /// (one process serving) directly. Call it inside a transaction.
-pub fn exclusively<T>(
+pub fn exclusively<T, E: From<diesel::result::Error>>(
     conn: &mut DbConn,
     lock: i64,
-    work: impl FnOnce(&mut DbConn) -> QueryResult<T>,
-) -> QueryResult<Option<T>> {
+    work: impl FnOnce(&mut DbConn) -> Result<T, E>,
+) -> Result<Option<T>, E> {
     if let DbConn::Pg(pg) = conn {
         #[derive(QueryableByName)]
         struct Got {
@@ -522,6 +558,20 @@ pub fn exclusively<T>(
         }
     }
     work(conn).map(Some)
+}
+
+/// Waits until no other transaction holds `lock`, and holds it to the end of
+/// this one: on PostgreSQL a transaction-scoped advisory lock, so decisions
+/// that read several rows (the last admin) see every earlier one committed;
+/// on SQLite nothing (the one writer already runs writes one at a time).
+/// Call it inside a transaction.
+pub fn serialize(conn: &mut DbConn, lock: i64) -> QueryResult<()> {
+    if let DbConn::Pg(pg) = conn {
+        sql_query("SELECT pg_advisory_xact_lock($1)")
+            .bind::<diesel::sql_types::BigInt, _>(lock)
+            .execute(pg)?;
+    }
+    Ok(())
 }
 
 /// How far the database server's clock is ahead of this machine's, in whole

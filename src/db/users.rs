@@ -39,6 +39,11 @@ pub fn find(conn: &mut DbConn, user_id: i32) -> QueryResult<Option<User>> {
 }
 
 pub fn find_by_username(conn: &mut DbConn, name: &str) -> QueryResult<Option<User>> {
+    // No user has a NUL in their name (registration refuses control
+    // characters), and PostgreSQL text cannot even hold one to compare.
+    if name.contains('\0') {
+        return Ok(None);
+    }
     users
         .filter(username.eq(name))
         .select(User::as_select())

@@ -2,7 +2,7 @@
 
 use std::{
     collections::HashMap,
-    path::{Path, PathBuf},
+    path::Path,
     process::{Child, Command, Output, Stdio},
     sync::Arc,
     time::{Duration, Instant},
@@ -11,7 +11,7 @@ use std::{
 use portcullis::{
     clock::OffsetClock,
     config::{Config, DatabaseUrl},
-    db::{Backend, DbConn},
+    db::DbConn,
     startup::{Application, Options},
 };
 use reqwest::{Response, StatusCode, cookie::CookieStore, header};
@@ -29,7 +29,6 @@ pub struct TestApp {
     /// `DATABASE_URL` as the app got it: a SQLite path, or a fresh
     /// PostgreSQL database when `PORTCULLIS_TEST_DATABASE_URL` is set.
     pub database_url: String,
-    pub backend: Backend,
     /// The default browser-like client.
     pub client: Client,
     /// The app's clock: `app.clock.advance(secs)` moves time for the server.
@@ -82,10 +81,6 @@ pub async fn spawn_app_with_routes(
     let mut config = Config::from_lookup(|k| settings.get(k).cloned()).expect("test config");
     config.workers = Some(2);
     let database_url = settings["DATABASE_URL"].clone();
-    let backend = match config.database_url {
-        DatabaseUrl::Sqlite(_) => Backend::Sqlite,
-        DatabaseUrl::Postgres(_) => Backend::Postgres,
-    };
     let clock = OffsetClock::new();
     let options = Options {
         clock: clock.clone(),
@@ -101,7 +96,6 @@ pub async fn spawn_app_with_routes(
         client: Client::new(&addr),
         addr,
         database_url,
-        backend,
         clock,
         metrics_url,
         _dir: dir,
@@ -113,11 +107,6 @@ impl TestApp {
     pub fn db(&self) -> DbConn {
         portcullis::db::connect(&DatabaseUrl::parse(&self.database_url))
             .expect("the database opens")
-    }
-
-    /// The SQLite file, for the tests of SQLite itself; `None` on PostgreSQL.
-    pub fn sqlite_path(&self) -> Option<PathBuf> {
-        (self.backend == Backend::Sqlite).then(|| PathBuf::from(&self.database_url))
     }
 
     /// Another browser, with its own cookie jar.

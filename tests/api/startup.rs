@@ -127,6 +127,51 @@ fn an_unusable_database_is_a_startup_error_naming_database_url() {
     }
 }
 
+#[test]
+fn an_unreachable_postgresql_server_is_a_startup_error_with_the_password_masked() {
+    let dir = tempfile::tempdir().unwrap();
+    // Port 1 on loopback: nothing listens, the connection is refused at once.
+    let url = "postgres://portcullis:hunter2-secret@127.0.0.1:1/portcullis";
+    let out = refuses(dir.path(), &[("DATABASE_URL", url)]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("DATABASE_URL"), "{stderr}");
+    assert!(
+        stderr.contains("postgres://portcullis:***@127.0.0.1:1/portcullis"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("hunter2"),
+        "the password is never shown: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// Needs a server (`PORTCULLIS_TEST_DATABASE_URL`); skipped without one.
+#[test]
+fn a_missing_postgresql_database_or_a_refused_login_is_a_startup_error() {
+    let Some(base) = std::env::var("PORTCULLIS_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+    else {
+        eprintln!("skipped: PORTCULLIS_TEST_DATABASE_URL is not set");
+        return;
+    };
+    let base = base.trim().trim_end_matches('/');
+    let dir = tempfile::tempdir().unwrap();
+    let missing = format!("{base}/portcullis_no_such_database");
+    // A role that does not exist: refused however the server authenticates.
+    let (scheme, rest) = base.split_once("://").unwrap();
+    let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    let stranger = format!("{scheme}://no_such_role:wrong-password@{host}/postgres");
+    for url in [missing, stranger] {
+        let out = refuses(dir.path(), &[("DATABASE_URL", &url)]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("DATABASE_URL"), "{stderr}");
+        assert!(!stderr.contains("wrong-password"), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
 #[actix_web::test]
 async fn ctrl_c_stops_gracefully_with_exit_code_zero() {
     let dir = tempfile::tempdir().unwrap();
