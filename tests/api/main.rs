@@ -4,6 +4,7 @@
 
 mod admin;
 mod api;
+mod backends;
 mod cli;
 mod csrf;
 mod guard;
