@@ -4,7 +4,12 @@
 # loopback and writes the results into BENCHMARKS.md (between the
 # `bench:results` markers; the prose around them is kept).
 #
-#   bench/run.sh
+#   bench/run.sh              SQLite (the default backend)
+#   bench/run.sh --postgres   the same rows on a local PostgreSQL (a throwaway
+#                             cluster this script starts, durable settings:
+#                             fsync and synchronous_commit on), with pgbench
+#                             running the rotation as the physical limit, plus
+#                             two instances behind nginx (deploy/nginx.conf)
 #
 # Before the server starts it runs the raw rotation loop (the `rotation`
 # bench target, benches/rotation.rs: the refresh's SQL over one connection, no
@@ -33,10 +38,19 @@
 #   BENCH_ROTATION_BIN=path  run this rotation bench executable instead
 #   BENCH_OUT=BENCHMARKS.md  where the results go ("-" prints only)
 #   CARGO_TARGET_DIR         honoured, as cargo does
+#   BENCH_PG_PORT=55499      --postgres: the cluster's loopback port
 #
 # Every load loop is bounded in time; only 127.0.0.1 is contacted. Needs wrk
 # (Debian: apt-get install wrk), curl, jq, python3.
 set -euo pipefail
+
+BACKEND=sqlite
+for arg in "$@"; do
+  case $arg in
+    --postgres) BACKEND=postgres ;;
+    *) echo "usage: bench/run.sh [--postgres]" >&2; exit 2 ;;
+  esac
+done
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$BENCH_DIR")
@@ -45,6 +59,8 @@ ROUNDS=${BENCH_ROUNDS:-3}
 LOGIN_DURATION=${BENCH_LOGIN_DURATION:-20}
 PORT=${BENCH_PORT:-18080}
 OUT=${BENCH_OUT:-$ROOT/BENCHMARKS.md}
+PG_PORT=${BENCH_PG_PORT:-55499}
+NGINX_PORT=$((PORT + 2))   # --postgres: nginx, in front of PORT and PORT + 1
 CONNECTIONS=64
 THREADS=2
 LOGIN_CONNECTIONS_MAX=16 # throughput login: below the bcrypt queue, so no 503
@@ -65,22 +81,28 @@ die() { echo "bench: $*" >&2; exit 1; }
 
 # Install what is missing (Debian packages), when allowed to.
 missing=()
-for tool in wrk curl jq python3; do
+tools=(wrk curl jq python3)
+[[ $BACKEND == postgres ]] && tools+=(nginx)
+for tool in "${tools[@]}"; do
   command -v "$tool" >/dev/null || missing+=("$tool")
 done
+if [[ $BACKEND == postgres ]] && ! ls /usr/lib/postgresql/*/bin/pgbench >/dev/null 2>&1; then
+  missing+=(postgresql)
+fi
 if (( ${#missing[@]} )) && [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
   echo "bench: apt-get install -y ${missing[*]}" >&2
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null \
     || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null; }
 fi
-for tool in wrk curl jq python3; do
+for tool in "${tools[@]}"; do
   command -v "$tool" >/dev/null || die "$tool is missing (Debian: apt-get install -y $tool)"
 done
 (( DURATION >= 10 )) || die "BENCH_DURATION must be at least 10 seconds"
 
 # The command as it was typed, overrides included, for BENCHMARKS.md.
 COMMAND="bench/run.sh"
-for var in BENCH_DURATION BENCH_ROUNDS BENCH_LOGIN_DURATION BENCH_PORT BENCH_NO_BUILD BENCH_BIN \
+[[ $BACKEND == postgres ]] && COMMAND="$COMMAND --postgres"
+for var in BENCH_PG_PORT BENCH_DURATION BENCH_ROUNDS BENCH_LOGIN_DURATION BENCH_PORT BENCH_NO_BUILD BENCH_BIN \
   BENCH_ROTATION_BIN BENCH_OUT CARGO_TARGET_DIR; do
   if [[ -n ${!var:-} ]]; then COMMAND="$var=${!var} $COMMAND"; fi
 done
@@ -105,7 +127,9 @@ build_rotation() {
   jq -r 'select(.reason == "compiler-artifact" and .target.name == "rotation" and .executable != null)
          | .executable' <<<"$out" | tail -n1
 }
-if [[ -n $ROTATION_BIN ]]; then
+if [[ $BACKEND == postgres ]]; then
+  :   # the physical limit is pgbench's, below
+elif [[ -n $ROTATION_BIN ]]; then
   [[ -x $ROTATION_BIN ]] || die "BENCH_ROTATION_BIN=$ROTATION_BIN is not an executable"
 elif [[ -z ${BENCH_BIN:-} || $(realpath "$BIN") == "$(realpath -m "$TARGET_DIR/release/portcullis")" ]]; then
   ROTATION_BIN=$(build_rotation) || ROTATION_BIN=
@@ -123,6 +147,9 @@ CORES=$(nproc)
 TMP=$(mktemp -d /tmp/portcullis-bench.XXXXXX)
 RESULTS=$TMP/results.txt
 SERVER_PID=
+SECOND_PID=  # --postgres: the second instance behind nginx
+NGINX_PID=
+PG_DIR=      # --postgres: the throwaway cluster
 CHAIN_PID=   # the chain's wrk, while it runs in the background
 HOG_PIDS=()
 # CPU hogs, one per core, at normal priority. Each also stops by itself
@@ -143,10 +170,14 @@ stop_hogs() {
 cleanup() {
   if (( ${#HOG_PIDS[@]} )); then stop_hogs; fi
   if [[ -n $CHAIN_PID ]]; then kill -TERM "$CHAIN_PID" 2>/dev/null || true; fi
-  if [[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill -TERM "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-  fi
+  local pid
+  for pid in "$NGINX_PID" "$SECOND_PID" "$SERVER_PID"; do
+    if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
+      kill -TERM "$pid" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || true
+    fi
+  done
+  if [[ -n $PG_DIR ]]; then pg_as_owner "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast stop >/dev/null 2>&1 || true; fi
   rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -179,6 +210,20 @@ server_ticks() {   # 0 while no server runs (the raw rotation loop)
   if [[ -z $SERVER_PID ]]; then echo 0; return; fi
   sed 's/.*) //' "/proc/$SERVER_PID/stat" | awk '{print $12 + $13}'
 }
+# --postgres: the cluster's CPU (the postmaster, its live backends, and the
+# backends that exited, which the kernel adds to the postmaster's children
+# time), so PostgreSQL shows as "db", not as "other".
+db_ticks() {
+  if [[ -z $PG_DIR || ! -f $PG_DIR/data/postmaster.pid ]]; then echo 0; return; fi
+  local pm child total t
+  pm=$(head -n1 "$PG_DIR/data/postmaster.pid")
+  total=$(sed 's/.*) //' "/proc/$pm/stat" 2>/dev/null | awk '{print $12 + $13 + $14 + $15}') || total=0
+  for child in $(pgrep -P "$pm" 2>/dev/null); do
+    t=$(sed 's/.*) //' "/proc/$child/stat" 2>/dev/null | awk '{print $12 + $13}') || true
+    total=$((total + ${t:-0}))
+  done
+  echo "${total:-0}"
+}
 hog_ticks() {
   local pid total=0 t
   for pid in "${HOG_PIDS[@]}"; do
@@ -198,26 +243,54 @@ children_ticks() {
 }
 mark() {
   MARK_T=$(date +%s.%N); MARK_M=$(machine_ticks); MARK_S=$(server_ticks); MARK_ST=$(steal_ticks)
-  MARK_H=$(hog_ticks)
+  MARK_H=$(hog_ticks); MARK_D=$(db_ticks)
   children_ticks; MARK_C=$CHILDREN_TICKS
 }
 # other_cores NAME: records NAME_{server,wrk,hog,other,steal}_cores since `mark`
 other_cores() {
-  local t m s c st h
-  t=$(date +%s.%N); m=$(machine_ticks); s=$(server_ticks); st=$(steal_ticks); h=$(hog_ticks)
+  local t m s c st h d
+  t=$(date +%s.%N); m=$(machine_ticks); s=$(server_ticks); st=$(steal_ticks); h=$(hog_ticks); d=$(db_ticks)
   children_ticks; c=$CHILDREN_TICKS
   python3 - "$1" "$MARK_T" "$t" $((m - MARK_M)) $((s - MARK_S)) $((c - MARK_C)) $((st - MARK_ST)) \
-    $((h - MARK_H)) "$TICK" >>"$RESULTS" <<'EOF'
+    $((h - MARK_H)) $((d - MARK_D)) "$TICK" >>"$RESULTS" <<'EOF'
 import sys
-name, t0, t1, m, s, c, st, h, tick = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), *map(int, sys.argv[4:])
+name, t0, t1, m, s, c, st, h, d, tick = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), *map(int, sys.argv[4:])
 secs = t1 - t0
 print(f"{name}_steal_cores={st / tick / secs:.2f}")
 print(f"{name}_server_cores={s / tick / secs:.2f}")
 print(f"{name}_wrk_cores={c / tick / secs:.2f}")
 print(f"{name}_hog_cores={h / tick / secs:.2f}")
-print(f"{name}_other_cores={max(0, m - s - c - h) / tick / secs:.2f}")
+print(f"{name}_db_cores={d / tick / secs:.2f}")
+print(f"{name}_other_cores={max(0, m - s - c - h - d) / tick / secs:.2f}")
 EOF
 }
+
+# ---- --postgres: a throwaway cluster with durable settings ------------------
+# Debian's PostgreSQL; initdb refuses root, so as root the cluster belongs to
+# the `postgres` OS user. Defaults but for max_connections (instances' pools
+# and pgbench's clients) and shared_buffers; fsync and synchronous_commit stay
+# on, so a commit is as durable as SQLite's.
+pg_as_owner() {
+  if [[ $(id -u) == 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+psql_bench() { "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U postgres "$@"; }
+DB_URL=$TMP/bench.db
+if [[ $BACKEND == postgres ]]; then
+  PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n1)
+  PG_DIR=$TMP/pg
+  mkdir -p "$PG_DIR"
+  if [[ $(id -u) == 0 ]]; then chown postgres "$PG_DIR"; chmod 755 "$TMP"; fi
+  echo "bench: starting PostgreSQL on 127.0.0.1:$PG_PORT" >&2
+  pg_as_owner "$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres --auth=trust >/dev/null
+  pg_as_owner "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w \
+    -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $PG_DIR -c max_connections=200 -c shared_buffers=256MB" \
+    start >/dev/null
+  psql_bench -d postgres -c 'CREATE DATABASE bench' -c 'CREATE DATABASE pgbench_rotation'
+  DB_URL=postgres://postgres@127.0.0.1:$PG_PORT/bench
+  record pg_version "$("$PG_BIN/postgres" --version | awk '{print $3}')"
+  record pg_settings "$(psql_bench -d postgres -At -c "SELECT string_agg(name || '=' || setting || COALESCE(unit, ''), ', ' ORDER BY name) FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit', 'shared_buffers', 'max_connections', 'wal_level', 'full_page_writes')")"
+fi
+record backend "$BACKEND"
 
 # ---- one bcrypt cost-12 hash, in this release binary ------------------------
 echo "bench: timing bcrypt cost 12" >&2
@@ -247,6 +320,34 @@ if [[ -n $ROTATION_BIN ]]; then
     ROTATION_NOTE="not measured: $ROTATION_BIN printed no \`rotations=.. per_s=.. batched_per_s=..\` line"
   fi
 fi
+# PostgreSQL: pgbench runs the same transaction (the conditional UPDATE of
+# the session's generation, then reading the user; bench/rotation.pgbench) on
+# the same schema (the embedded migrations' SQL), at the refresh run's
+# concurrency, on a database of its own on the same server.
+if [[ $BACKEND == postgres ]]; then
+  for up in "$ROOT"/migrations/postgres/*/up.sql; do psql_bench -d pgbench_rotation -f "$up"; done
+  psql_bench -d pgbench_rotation \
+    -c "INSERT INTO users (username, password_hash, created_at) VALUES ('bench_user', 'x', 0)" \
+    -c "INSERT INTO sessions (id, user_id, generation, created_at, last_used_at, rotated_at, expires_at, user_agent, ip)
+        SELECT 'session-' || i, 1, 1, 0, 0, 0, 4000000000, 'bench', '127.0.0.1'
+        FROM generate_series(1, $ROTATION_SESSIONS) AS i"
+  echo "bench: pgbench rotation (${DURATION}s, $CONNECTIONS clients, $ROTATION_SESSIONS sessions)" >&2
+  mark
+  "$PG_BIN/pgbench" -n -h 127.0.0.1 -p "$PG_PORT" -U postgres -c "$CONNECTIONS" -j "$THREADS" -T "$DURATION" \
+    -D now="$(date +%s)" -D sessions="$ROTATION_SESSIONS" -f "$BENCH_DIR/rotation.pgbench" pgbench_rotation \
+    >"$TMP/pgbench.out" 2>&1 || true
+  other_cores rotation
+  tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)/\1/p' "$TMP/pgbench.out")
+  if [[ -n $tps ]]; then
+    record rotation_per_s "$tps"
+    record rotation_rotations "$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$TMP/pgbench.out")"
+    record rotation_latency_ms "$(sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' "$TMP/pgbench.out")"
+    record rotation_failed "$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$TMP/pgbench.out")"
+  else
+    cat "$TMP/pgbench.out" >&2
+    ROTATION_NOTE="not measured: pgbench printed no tps line"
+  fi
+fi
 record rotation_note "$ROTATION_NOTE"
 
 # ---- start the server, time it to the first 200 ------------------------------
@@ -269,7 +370,7 @@ START_NS=$(date +%s%N)
   cd "$TMP"
   exec env -i PATH="$PATH" \
     BIND_ADDR="127.0.0.1:$PORT" \
-    DATABASE_URL="$TMP/bench.db" \
+    DATABASE_URL="$DB_URL" \
     APP_ENV=development \
     JWT_SECRET_KEY="$SECRET" \
     BCRYPT_COST=12 \
@@ -389,6 +490,7 @@ BENCH_TOKENS_FILE=$TMP/tokens.txt BENCH_THREADS=$THREADS \
 # the sizes of the database file and its WAL.
 # db_rows PREFIX: records PREFIX_{sessions,session_rows,all_rows,generation,db_bytes,wal_bytes}
 db_rows() {
+  if [[ $BACKEND == postgres ]]; then db_rows_pg "$1"; return; fi
   python3 - "$TMP/bench.db" "$CHAIN_SID" "$1" >>"$RESULTS" <<'EOF'
 import os, sqlite3, sys
 path, sid, prefix = sys.argv[1:]
@@ -405,6 +507,20 @@ size = lambda p: os.path.getsize(p) if os.path.exists(p) else 0
 print(f"{prefix}_db_bytes={size(path)}")
 print(f"{prefix}_wal_bytes={size(path + '-wal')}")
 EOF
+}
+# The same from PostgreSQL: the database's size for the file, no WAL figure.
+db_rows_pg() {
+  local q="psql_bench -d bench -At -c"
+  {
+    echo "$1_sessions=$($q 'SELECT COUNT(*) FROM sessions')"
+    echo "$1_session_rows=$($q "SELECT COUNT(*) FROM sessions WHERE id = '$CHAIN_SID'")"
+    echo "$1_all_rows=$($q "SELECT (SELECT COUNT(*) FROM users) + (SELECT COUNT(*) FROM sessions)
+      + (SELECT COUNT(*) FROM legacy_refresh_tokens) + (SELECT COUNT(*) FROM limit_counters)
+      + (SELECT COUNT(*) FROM app_secrets)")"
+    echo "$1_generation=$($q "SELECT MAX(generation) FROM sessions WHERE id = '$CHAIN_SID'")"
+    echo "$1_db_bytes=$($q "SELECT pg_database_size('bench')")"
+    echo "$1_wal_bytes=0"
+  } >>"$RESULTS"
 }
 code=$(curl -s -o "$TMP/chain_login.json" -w '%{http_code}' -H 'Content-Type: application/json' \
   -d "{\"username\":\"$BENCH_USER\",\"password\":\"$BENCH_PASSWORD\"}" "$BASE/login")
@@ -516,6 +632,57 @@ start_hogs $((LOGIN_DURATION + 20))
 sleep 1
 run_wrk login_hog "$LOGIN_DURATION" $HOG_CONNECTIONS $THREADS --timeout 60s -s "$BENCH_DIR/login.lua"
 stop_hogs
+
+# ---- --postgres: two instances behind nginx ----------------------------------
+# A second instance on the same database and key (PORT + 1), and nginx on
+# NGINX_PORT with deploy/nginx.conf as shipped: only its listen port, the two
+# upstream ports and the runtime paths are substituted. healthz, Bearer and
+# cookie pages through nginx, in interleaved rounds as above.
+if [[ $BACKEND == postgres ]]; then
+  (
+    cd "$TMP"
+    exec env -i PATH="$PATH" BIND_ADDR="127.0.0.1:$((PORT + 1))" DATABASE_URL="$DB_URL" APP_ENV=development \
+      JWT_SECRET_KEY="$SECRET" BCRYPT_COST=12 TRUSTED_PROXIES=127.0.0.1 RUST_LOG=info \
+      "$BIN" serve >"$TMP/second.log" 2>&1
+  ) &
+  SECOND_PID=$!
+  mkdir -p "$TMP/nginx/logs" "$TMP/nginx/lib"
+  sed -e "s|listen 80;|listen 127.0.0.1:$NGINX_PORT;|" \
+    -e "s|server 127.0.0.1:8081;|server 127.0.0.1:$PORT;|" \
+    -e "s|server 127.0.0.1:8082;|server 127.0.0.1:$((PORT + 1));|" \
+    -e "s|/var/log/nginx/|$TMP/nginx/logs/|g" -e "s|/var/lib/nginx/|$TMP/nginx/lib/|g" \
+    "$ROOT/deploy/nginx.conf" >"$TMP/nginx/nginx.conf"
+  [[ $(id -u) == 0 ]] && chown -R www-data "$TMP/nginx/lib" 2>/dev/null || true
+  nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -g "daemon off; pid $TMP/nginx/nginx.pid;" \
+    >"$TMP/nginx/stdout.log" 2>&1 &
+  NGINX_PID=$!
+  deadline=$(( $(date +%s) + 10 ))
+  until [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$((PORT + 1))/healthz") == 200 \
+        && $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$NGINX_PORT/healthz") == 200 ]]; do
+    (( $(date +%s) < deadline )) || { cat "$TMP/second.log" "$TMP/nginx/stdout.log" >&2; die "nginx or the second instance did not come up"; }
+    sleep 0.1
+  done
+  NGINX_BASE="http://127.0.0.1:$NGINX_PORT"
+  for round in $(seq "$ROUNDS"); do
+    for page in healthz bearer cookie; do
+      case $page in
+        healthz) env_args=(BENCH_PATH=/healthz) ;;
+        bearer) env_args=(BENCH_PATH=/protected BENCH_BEARER="$ACCESS") ;;
+        cookie) env_args=(BENCH_PATH=/protected BENCH_COOKIE="$COOKIE") ;;
+      esac
+      echo "bench: nginx_${page}_$round (${DURATION}s, $CONNECTIONS connections, through nginx)" >&2
+      mark
+      env "${env_args[@]}" wrk -t$THREADS -c$CONNECTIONS -d"${DURATION}s" --timeout 10s -s "$BENCH_DIR/get.lua" \
+        "$NGINX_BASE" >"$TMP/nginx_${page}_$round.out" 2>&1 || true
+      other_cores "nginx_${page}_$round"
+      parse_wrk "nginx_${page}_$round"
+    done
+  done
+  record second_requests "$(grep -c ' INFO request request_id=' "$TMP/second.log" || true)"
+  kill -TERM "$NGINX_PID" "$SECOND_PID" 2>/dev/null || true
+  wait "$NGINX_PID" "$SECOND_PID" 2>/dev/null || true
+  NGINX_PID= SECOND_PID=
+fi
 
 # ---- memory, shutdown ---------------------------------------------------------
 record rss_peak_kib "$(awk '/^VmHWM/ {print $2}' "/proc/$SERVER_PID/status")"
