@@ -124,7 +124,7 @@ def main():
     refresh_ok = refresh >= 10000 and refresh_p99 <= 20 and refresh_bad == (0, 0)
     if rotation and pg:
         raw = f("rotation_per_s")
-        rotation_row = (f"pgbench, the refresh's transaction ({conns} clients, {rot_sessions} sessions, "
+        rotation_row = (f"pgbench, the refresh's rotation statement ({conns} clients, {rot_sessions} sessions, "
                         f"{r['duration']} s): **{raw:,.0f}** tx/s ({int(r['rotation_rotations']):,} transactions, "
                         f"latency average {r['rotation_latency_ms']} ms, {r.get('rotation_failed', '0')} failed)")
         aim = refresh / raw >= 0.7
@@ -175,7 +175,7 @@ def main():
         (f"POST /login, right password ({login_conns} connections, below the queue)",
          f"{login:.2f} /s = **{login / limit:.3f}** × bcrypt limit",
          "≥ 0.90 × limit", ok(login / limit >= 0.9)),
-        (("pgbench (physical limit): the refresh's transaction on the same server, no HTTP" if pg else
+        (("pgbench (physical limit): the refresh's rotation statement on the same server, no HTTP" if pg else
           f"raw rotation loop (physical limit): the refresh's SQL over one connection, no HTTP, "
           f"{rot_secs} s each, {rot_sessions} sessions"), rotation_row, "", ""),
         (f"POST /token/refresh (rotation, DB write, {conns} connections)",

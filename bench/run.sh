@@ -320,8 +320,8 @@ if [[ -n $ROTATION_BIN ]]; then
     ROTATION_NOTE="not measured: $ROTATION_BIN printed no \`rotations=.. per_s=.. batched_per_s=..\` line"
   fi
 fi
-# PostgreSQL: pgbench runs the same transaction (the conditional UPDATE of
-# the session's generation, then reading the user; bench/rotation.pgbench) on
+# PostgreSQL: pgbench runs the same statement (the conditional UPDATE of
+# the session's generation joined with its user; bench/rotation.pgbench) on
 # the same schema (the embedded migrations' SQL), at the refresh run's
 # concurrency, on a database of its own on the same server.
 if [[ $BACKEND == postgres ]]; then

@@ -388,9 +388,11 @@ impl Accounts {
             .verify(token, TokenType::Refresh)
             .map_err(|_| RefreshError::Refused)?;
         let (issuer, grace, now) = (self.issuer.clone(), self.reuse_grace, self.now());
+        // One statement when it rotates; a replay's look-ups and its
+        // revocation each stand alone (`write_each`).
         let outcome = self
             .db
-            .write(move |conn| refresh::rotate(conn, &issuer, grace, &claims, now))
+            .write_each(move |conn| refresh::rotate(conn, &issuer, grace, &claims, now))
             .await?;
         let label = if outcome.is_ok() {
             "rotated"

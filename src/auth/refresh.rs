@@ -89,10 +89,18 @@ pub fn rotate(
         return Ok(Err(Refused::Invalid));
     };
     let expires_at = now + issuer.refresh_ttl();
-    let current = match sessions::rotate(conn, &session_id, user_id, generation, now, expires_at)? {
+    let rotated =
+        sessions::rotate_with_user(conn, &session_id, user_id, generation, now, expires_at)?;
+    let (current, user) = match rotated {
         Some(rotated) => rotated,
         None => match replayed(conn, user_id, &session_id, generation, reuse_grace, now)? {
-            Ok(current) => current,
+            Ok(current) => {
+                // Re-read the user: a new role shows in the new token.
+                let Some(user) = users::find(conn, user_id)?.filter(|u| !u.disabled) else {
+                    return Ok(Err(Refused::Invalid));
+                };
+                (current, user)
+            }
             Err(refused) => {
                 if let Refused::Reused {
                     user_id,
@@ -105,11 +113,6 @@ pub fn rotate(
                 return Ok(Err(refused));
             }
         },
-    };
-    // Re-read the user: a new role shows in the new token. (A disabled one
-    // cannot get here: the rotation requires an enabled user.)
-    let Some(user) = users::find(conn, user_id)?.filter(|u| !u.disabled) else {
-        return Ok(Err(Refused::Invalid));
     };
     Ok(Ok((issuer.pair(&user, &current, now)?, user)))
 }

@@ -423,6 +423,22 @@ impl Db {
         }
     }
 
+    /// A write whose statements need not commit together (each is atomic
+    /// by itself, and a later one only follows from what an earlier one
+    /// returned): on PostgreSQL each commits alone, which saves the two round
+    /// trips of `BEGIN`/`COMMIT` on the hot path (a refresh); on SQLite it
+    /// is `write`. Answered once committed, as `write`.
+    pub async fn write_each<T, F>(&self, work: F) -> Result<T, AppError>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, AppError> + Send + 'static,
+        T: Send + 'static,
+    {
+        match self.backend {
+            Backend::Postgres => self.on_pool(work).await,
+            Backend::Sqlite => self.write(work).await,
+        }
+    }
+
     async fn on_pool<T, F>(&self, work: F) -> Result<T, AppError>
     where
         F: FnOnce(&mut DbConn) -> Result<T, AppError> + Send + 'static,
