@@ -209,35 +209,7 @@ async fn a_browser_through_nginx_is_served_by_both_instances() {
     register(&api_client(None), &nginx.base, "frank").await;
 
     let browser = browser(None);
-    let res = browser
-        .get(nginx.url("/login"))
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(res.status(), StatusCode::OK);
-    let html = res.text().await.expect("body");
-    let csrf = form_csrf(&html).expect("csrf_token in the login form");
-    let res = browser
-        .post(nginx.url("/login"))
-        .form(&[
-            ("username", "frank"),
-            ("password", PASSWORD),
-            ("csrf_token", &csrf),
-        ])
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(res.status(), StatusCode::SEE_OTHER, "form login");
-    assert_eq!(
-        res.headers().get(header::LOCATION).map(|v| v.as_bytes()),
-        Some(&b"/protected"[..])
-    );
-    let names = cookie_names(&res);
-    assert!(
-        names.iter().any(|n| n.ends_with("access_token"))
-            && names.iter().any(|n| n.ends_with("refresh_token")),
-        "token cookies set: {names:?}"
-    );
+    form_login(&browser, &nginx.base, "frank").await;
 
     for n in 0..6 {
         let res = browser

@@ -240,6 +240,14 @@ impl Instance {
 impl Drop for Instance {
     fn drop(&mut self) {
         stop_child(&mut self.child, libc::SIGKILL, Duration::ZERO);
+        if std::thread::panicking() {
+            eprintln!(
+                "--- instance {} ({}) log\n{}",
+                self.name,
+                self.base,
+                self.log_text()
+            );
+        }
     }
 }
 
@@ -385,13 +393,11 @@ impl Stack {
 
 impl Drop for Stack {
     fn drop(&mut self) {
-        if std::thread::panicking() {
-            for i in [&self.a, &self.b] {
-                eprintln!("--- instance {} ({}) log\n{}", i.name, i.base, i.log_text());
-            }
-            if let Some(n) = &self.nginx {
-                eprintln!("{}", nginx_logs(&n.prefix));
-            }
+        // The instances print their own logs.
+        if std::thread::panicking()
+            && let Some(n) = &self.nginx
+        {
+            eprintln!("{}", nginx_logs(&n.prefix));
         }
     }
 }
@@ -570,6 +576,42 @@ pub async fn bearer_get(http: &reqwest::Client, url: &str, token: &str) -> reqwe
         .send()
         .await
         .expect("request")
+}
+
+/// Logs `username` in with the login form, as a browser does: the form's
+/// CSRF token and the session cookie from `GET /login`, then the `POST`.
+pub async fn form_login(browser: &reqwest::Client, base: &str, username: &str) {
+    let res = browser
+        .get(format!("{base}/login"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), StatusCode::OK, "GET /login");
+    let html = res.text().await.expect("body");
+    let csrf = form_csrf(&html).expect("csrf_token in the login form");
+    let res = browser
+        .post(format!("{base}/login"))
+        .form(&[
+            ("username", username),
+            ("password", PASSWORD),
+            ("csrf_token", &csrf),
+        ])
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), StatusCode::SEE_OTHER, "form login");
+    assert_eq!(
+        res.headers()
+            .get(reqwest::header::LOCATION)
+            .map(|v| v.as_bytes()),
+        Some(&b"/protected"[..])
+    );
+    let names = cookie_names(&res);
+    assert!(
+        names.iter().any(|n| n.ends_with("access_token"))
+            && names.iter().any(|n| n.ends_with("refresh_token")),
+        "token cookies set: {names:?}"
+    );
 }
 
 /// The hidden `csrf_token` of the first form on a page.

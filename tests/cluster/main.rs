@@ -14,3 +14,4 @@ mod pg;
 
 mod flows;
 mod harness;
+mod outage;
