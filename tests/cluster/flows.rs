@@ -58,7 +58,12 @@ async fn a_logout_on_one_instance_holds_on_the_other_at_once() {
         let pair = Pair::from_json(&res.json().await.expect("json"));
 
         let res = bearer_post(&http, &one.url("/logout"), &pair.refresh).await;
-        assert_eq!(res.status(), StatusCode::NO_CONTENT, "logout on {}", one.name);
+        assert_eq!(
+            res.status(),
+            StatusCode::NO_CONTENT,
+            "logout on {}",
+            one.name
+        );
         let res = bearer_post(&http, &other.url("/token/refresh"), &pair.refresh).await;
         assert_eq!(
             res.status(),
@@ -122,7 +127,10 @@ async fn assert_locked(res: reqwest::Response, what: &str) {
         .get(header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    assert!(retry.is_some_and(|s| s > 0), "{what}: Retry-After {retry:?}");
+    assert!(
+        retry.is_some_and(|s| s > 0),
+        "{what}: Retry-After {retry:?}"
+    );
 }
 
 #[actix_web::test]
@@ -249,10 +257,7 @@ async fn a_browser_through_nginx_is_served_by_both_instances() {
     let body: Value = res.json().await.expect("a JSON error");
     assert!(body["error"].is_string(), "{body}");
     let padding = 16 * 1024 - r#"{"username":"","password":"x"}"#.len();
-    let exact = format!(
-        r#"{{"username":"{}","password":"x"}}"#,
-        "u".repeat(padding)
-    );
+    let exact = format!(r#"{{"username":"{}","password":"x"}}"#, "u".repeat(padding));
     assert_eq!(exact.len(), 16 * 1024);
     let res = api_client(None)
         .post(nginx.url("/login"))
@@ -261,6 +266,10 @@ async fn a_browser_through_nginx_is_served_by_both_instances() {
         .send()
         .await
         .expect("request");
-    assert_ne!(res.status(), StatusCode::PAYLOAD_TOO_LARGE, "16 KiB exactly");
+    assert_ne!(
+        res.status(),
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "16 KiB exactly"
+    );
     assert!(res.status().is_client_error(), "{}", res.status());
 }

@@ -32,7 +32,9 @@ fn flag(var: &str) -> bool {
 /// Where the instances keep their data.
 #[derive(Clone)]
 pub enum Backend {
-    Postgres { base: String },
+    Postgres {
+        base: String,
+    },
     /// Only with `PORTCULLIS_CLUSTER_SQLITE=1`: every instance on one SQLite
     /// file, to work on the harness without PostgreSQL.
     SharedSqlite,
@@ -454,7 +456,10 @@ impl PgCluster {
                 Err(why) => failures.push(format!("port {}: {why}", cluster.port)),
             }
         }
-        panic!("no throwaway PostgreSQL cluster started:\n{}", failures.join("\n"));
+        panic!(
+            "no throwaway PostgreSQL cluster started:\n{}",
+            failures.join("\n")
+        );
     }
 
     fn run(&self, args: &[&str]) -> Result<String, String> {
@@ -524,7 +529,10 @@ pub struct Pair {
 impl Pair {
     pub fn from_json(body: &Value) -> Pair {
         Pair {
-            access: body["access_token"].as_str().expect("access_token").to_owned(),
+            access: body["access_token"]
+                .as_str()
+                .expect("access_token")
+                .to_owned(),
             refresh: body["refresh_token"]
                 .as_str()
                 .expect("refresh_token")

@@ -57,7 +57,10 @@ async fn until_seen(loads: &[&Seen], status: u16, since: Instant, bound: Duratio
         if all {
             return;
         }
-        assert!(Instant::now() < deadline, "{what}: no {status} within {bound:?}");
+        assert!(
+            Instant::now() < deadline,
+            "{what}: no {status} within {bound:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -98,7 +101,11 @@ async fn requests_get_503_while_the_database_is_down_and_succeed_once_it_is_back
     let pair = login_pair(&http, &app.base, "hana").await;
     let browser = browser(None);
     form_login(&browser, &app.base, "hana").await;
-    let res = browser.get(app.url("/account")).send().await.expect("request");
+    let res = browser
+        .get(app.url("/account"))
+        .send()
+        .await
+        .expect("request");
     assert_eq!(res.status(), StatusCode::OK, "the account page");
 
     // Light load: two loops of logins (they need the database) and one of
@@ -113,7 +120,9 @@ async fn requests_get_503_while_the_database_is_down_and_succeed_once_it_is_back
         }));
     }
     let (page, url, access) = (http.clone(), app.url("/protected"), pair.access.clone());
-    loops.push(load(stop.clone(), move || page.get(&url).bearer_auth(&access)));
+    loops.push(load(stop.clone(), move || {
+        page.get(&url).bearer_auth(&access)
+    }));
     let logins = [&loops[0].0, &loops[1].0];
     let start = Instant::now();
     until_seen(&logins, 200, start, ANSWER_BOUND, "logins before").await;
@@ -134,7 +143,11 @@ async fn requests_get_503_while_the_database_is_down_and_succeed_once_it_is_back
     )
     .await;
     let (res, took) = timed(browser.get(app.url("/account"))).await;
-    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE, "the account page");
+    assert_eq!(
+        res.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the account page"
+    );
     assert!(took < ANSWER_BOUND, "the account page after {took:?}");
     let html_type = res
         .headers()
@@ -147,8 +160,15 @@ async fn requests_get_503_while_the_database_is_down_and_succeed_once_it_is_back
     // The load's logins get 503 too; a page that needs no database still opens.
     until_seen(&logins, 503, down, ANSWER_BOUND * 2, "logins during").await;
     let (res, took) = timed(http.get(app.url("/protected")).bearer_auth(&pair.access)).await;
-    assert_eq!(res.status(), StatusCode::OK, "a Bearer page during the outage");
-    assert!(took < Duration::from_secs(1), "a Bearer page after {took:?}");
+    assert_eq!(
+        res.status(),
+        StatusCode::OK,
+        "a Bearer page during the outage"
+    );
+    assert!(
+        took < Duration::from_secs(1),
+        "a Bearer page after {took:?}"
+    );
     assert_healthy(&mut app);
 
     cluster.restart();
@@ -169,7 +189,11 @@ async fn requests_get_503_while_the_database_is_down_and_succeed_once_it_is_back
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     until_seen(&logins, 200, up, RECOVERY_BOUND, "logins after").await;
-    let res = browser.get(app.url("/account")).send().await.expect("request");
+    let res = browser
+        .get(app.url("/account"))
+        .send()
+        .await
+        .expect("request");
     assert_eq!(res.status(), StatusCode::OK, "the account page after");
 
     stop.store(true, Ordering::Relaxed);

@@ -29,6 +29,20 @@ pub fn base_url() -> Option<String> {
     }
 }
 
+/// `url` with its password, if any, replaced by `***`: for messages.
+pub fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.rsplit_once('@') {
+        Some((userinfo, host)) if userinfo.contains(':') => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}")
+        }
+        _ => url.to_owned(),
+    }
+}
+
 /// Creates an empty database `portcullis_t_<16 hex>` on the cluster at
 /// `base` and returns its URL.
 pub fn fresh_database(base: &str) -> String {
@@ -36,8 +50,12 @@ pub fn fresh_database(base: &str) -> String {
     let base = base.trim_end_matches('/');
     let bytes: [u8; 8] = rand::rng().random();
     let name = format!("portcullis_t_{}", hex::encode(bytes));
-    let mut conn = PgConnection::establish(&format!("{base}/postgres"))
-        .unwrap_or_else(|e| panic!("cannot connect to the test cluster at {base}/postgres: {e}"));
+    let mut conn = PgConnection::establish(&format!("{base}/postgres")).unwrap_or_else(|e| {
+        panic!(
+            "cannot connect to the test cluster at {}/postgres: {e}",
+            redacted(base)
+        )
+    });
     diesel::sql_query(format!("CREATE DATABASE {name}"))
         .execute(&mut conn)
         .unwrap_or_else(|e| panic!("CREATE DATABASE {name}: {e}"));
