@@ -12,10 +12,10 @@ use serde_json::{Value, json};
 
 use crate::harness::*;
 
-macro_rules! backend_or_skip {
+macro_rules! cluster_or_skip {
     ($test:literal) => {
-        match Backend::from_env($test) {
-            Some(backend) => backend,
+        match test_cluster($test) {
+            Some(base) => base,
             None => return,
         }
     };
@@ -23,8 +23,8 @@ macro_rules! backend_or_skip {
 
 #[actix_web::test]
 async fn login_on_one_instance_refresh_on_another() {
-    let backend = backend_or_skip!("login_on_one_instance_refresh_on_another");
-    let s = Stack::start(&backend, &[], false).await;
+    let pg = cluster_or_skip!("login_on_one_instance_refresh_on_another");
+    let s = Stack::start(&pg, &[], false).await;
     let http = api_client(None);
     register(&http, &s.b.base, "alice").await;
     let first = login_pair(&http, &s.a.base, "alice").await;
@@ -46,8 +46,8 @@ async fn login_on_one_instance_refresh_on_another() {
 
 #[actix_web::test]
 async fn a_logout_on_one_instance_holds_on_the_other_at_once() {
-    let backend = backend_or_skip!("a_logout_on_one_instance_holds_on_the_other_at_once");
-    let s = Stack::start(&backend, &[], false).await;
+    let pg = cluster_or_skip!("a_logout_on_one_instance_holds_on_the_other_at_once");
+    let s = Stack::start(&pg, &[], false).await;
     let http = api_client(None);
     register(&http, &s.a.base, "bob").await;
     for (one, other) in [(&s.a, &s.b), (&s.b, &s.a)] {
@@ -79,8 +79,8 @@ async fn a_logout_on_one_instance_holds_on_the_other_at_once() {
 
 #[actix_web::test]
 async fn one_refresh_token_at_two_instances_at_once_rotates_once() {
-    let backend = backend_or_skip!("one_refresh_token_at_two_instances_at_once_rotates_once");
-    let s = Stack::start(&backend, &[], false).await;
+    let pg = cluster_or_skip!("one_refresh_token_at_two_instances_at_once_rotates_once");
+    let s = Stack::start(&pg, &[], false).await;
     // One client per instance, connected before the race starts, so the two
     // requests leave at the same moment.
     let (to_a, to_b) = (api_client(None), api_client(None));
@@ -135,8 +135,8 @@ async fn assert_locked(res: reqwest::Response, what: &str) {
 
 #[actix_web::test]
 async fn the_login_limit_counts_across_instances() {
-    let backend = backend_or_skip!("the_login_limit_counts_across_instances");
-    let s = Stack::start(&backend, &[("LOGIN_MAX_FAILURES", "3")], false).await;
+    let pg = cluster_or_skip!("the_login_limit_counts_across_instances");
+    let s = Stack::start(&pg, &[("LOGIN_MAX_FAILURES", "3")], false).await;
     let http = api_client(None);
     register(&http, &s.a.base, "dave").await;
     for i in [&s.a, &s.b, &s.a] {
@@ -152,11 +152,11 @@ async fn the_login_limit_counts_across_instances() {
 /// whatever X-Forwarded-For the client sent.
 #[actix_web::test]
 async fn through_nginx_the_limit_counts_the_real_client() {
-    let backend = backend_or_skip!("through_nginx_the_limit_counts_the_real_client");
+    let pg = cluster_or_skip!("through_nginx_the_limit_counts_the_real_client");
     if !nginx_available("through_nginx_the_limit_counts_the_real_client") {
         return;
     }
-    let s = Stack::start(&backend, &[("LOGIN_MAX_FAILURES", "3")], true).await;
+    let s = Stack::start(&pg, &[("LOGIN_MAX_FAILURES", "3")], true).await;
     let nginx = &s.nginx().base;
     let client = Ipv4Addr::new(127, 0, 0, 7);
     let via = api_client(Some(client));
@@ -208,15 +208,15 @@ async fn through_nginx_the_limit_counts_the_real_client() {
 
 #[actix_web::test]
 async fn a_browser_through_nginx_is_served_by_both_instances() {
-    let backend = backend_or_skip!("a_browser_through_nginx_is_served_by_both_instances");
+    let pg = cluster_or_skip!("a_browser_through_nginx_is_served_by_both_instances");
     if !nginx_available("a_browser_through_nginx_is_served_by_both_instances") {
         return;
     }
-    let s = Stack::start(&backend, &[], true).await;
+    let s = Stack::start(&pg, &[], true).await;
     let nginx = s.nginx();
     register(&api_client(None), &nginx.base, "frank").await;
 
-    let browser = browser(None);
+    let browser = browser();
     form_login(&browser, &nginx.base, "frank").await;
 
     for n in 0..6 {

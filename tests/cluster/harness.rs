@@ -29,41 +29,18 @@ fn flag(var: &str) -> bool {
     std::env::var(var).is_ok_and(|v| v == "1")
 }
 
-/// Where the instances keep their data.
-#[derive(Clone)]
-pub enum Backend {
-    Postgres {
-        base: String,
-    },
-    /// Only with `PORTCULLIS_CLUSTER_SQLITE=1`: every instance on one SQLite
-    /// file, to work on the harness without PostgreSQL.
-    SharedSqlite,
-}
-
-impl Backend {
-    /// The test cluster of `PORTCULLIS_TEST_DATABASE_URL`; `None` (after
-    /// saying why) when there is none and none is required.
-    pub fn from_env(test: &str) -> Option<Backend> {
-        if let Some(base) = pg::base_url() {
-            return Some(Backend::Postgres { base });
-        }
-        if flag("PORTCULLIS_CLUSTER_SQLITE") {
-            return Some(Backend::SharedSqlite);
-        }
+/// The base URL of the test cluster (`PORTCULLIS_TEST_DATABASE_URL`);
+/// `None`, after saying why, when there is none and none is required.
+pub fn test_cluster(test: &str) -> Option<String> {
+    let base = pg::base_url();
+    if base.is_none() {
         eprintln!(
             "SKIPPED cluster test {test}: set {}=postgres://postgres@127.0.0.1:PORT \
              (scripts/pg-cluster start DIR PORT prints it)",
             pg::BASE_URL_VAR
         );
-        None
     }
-
-    fn database_url(&self, dir: &Path) -> String {
-        match self {
-            Backend::Postgres { base } => pg::fresh_database(base),
-            Backend::SharedSqlite => dir.join("shared.db").display().to_string(),
-        }
-    }
+    base
 }
 
 /// Whether nginx can be used; says why not (or panics when it is required).
@@ -296,10 +273,10 @@ impl Nginx {
         std::fs::create_dir_all(&prefix).expect("nginx dir");
         // nginx's workers run as another user when nginx is started as root:
         // they must reach the temp directories under the prefix.
-        let world = std::os::unix::fs::PermissionsExt::from_mode(0o755);
-        std::fs::set_permissions(dir, world).expect("chmod");
-        let world = std::os::unix::fs::PermissionsExt::from_mode(0o755);
-        std::fs::set_permissions(&prefix, world).expect("chmod");
+        for d in [dir, &prefix] {
+            let world = std::os::unix::fs::PermissionsExt::from_mode(0o755);
+            std::fs::set_permissions(d, world).expect("chmod");
+        }
         let ports = [upstreams[0].port(), upstreams[1].port()];
         let mut failures = Vec::new();
         for _ in 0..START_ATTEMPTS {
@@ -370,9 +347,10 @@ pub struct Stack {
 }
 
 impl Stack {
-    pub async fn start(backend: &Backend, env: &[(&str, &str)], with_nginx: bool) -> Self {
+    /// Two instances on a fresh database of the cluster at `base`.
+    pub async fn start(base: &str, env: &[(&str, &str)], with_nginx: bool) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let url = backend.database_url(dir.path());
+        let url = pg::fresh_database(base);
         let a = Instance::start(dir.path(), "a", &url, env).await;
         let b = Instance::start(dir.path(), "b", &url, env).await;
         let nginx = if with_nginx {
@@ -494,21 +472,19 @@ impl Drop for PgCluster {
     }
 }
 
-/// An HTTP client that keeps cookies and never follows redirects; with
-/// `from`, it connects from that local address (another loopback address
-/// is another client as far as the proxy can tell).
-pub fn browser(from: Option<Ipv4Addr>) -> reqwest::Client {
-    let mut builder = reqwest::Client::builder()
+/// An HTTP client that keeps cookies and never follows redirects.
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(60));
-    if let Some(ip) = from {
-        builder = builder.local_address(IpAddr::V4(ip));
-    }
-    builder.build().expect("client")
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("client")
 }
 
-/// A plain API client (no cookies, no redirects).
+/// A plain API client (no cookies, no redirects); with `from`, it connects
+/// from that local address (another loopback address is another client as
+/// far as nginx can tell).
 pub fn api_client(from: Option<Ipv4Addr>) -> reqwest::Client {
     let mut builder = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())

@@ -6,8 +6,8 @@
 //! a fresh database. Without it the tests say SKIPPED and pass, unless
 //! `PORTCULLIS_REQUIRE_POSTGRES=1`; likewise a missing `/usr/sbin/nginx`
 //! unless `PORTCULLIS_REQUIRE_NGINX=1`. The outage test starts a cluster of
-//! its own. `PORTCULLIS_CLUSTER_SQLITE=1` runs the others on one shared
-//! SQLite file instead, for work on the harness without PostgreSQL.
+//! its own (skipped where the PostgreSQL binaries are missing, unless
+//! required).
 
 #[path = "../support/pg.rs"]
 mod pg;

@@ -99,7 +99,7 @@ async fn requests_get_503_while_the_database_is_down_and_succeed_once_it_is_back
     let http = api_client(None);
     register(&http, &app.base, "hana").await;
     let pair = login_pair(&http, &app.base, "hana").await;
-    let browser = browser(None);
+    let browser = browser();
     form_login(&browser, &app.base, "hana").await;
     let res = browser
         .get(app.url("/account"))
