@@ -5,9 +5,8 @@
 //! (a base URL; `scripts/pg-cluster start DIR PORT` prints one), each test on
 //! a fresh database. Without it the tests say SKIPPED and pass, unless
 //! `PORTCULLIS_REQUIRE_POSTGRES=1`; likewise a missing `/usr/sbin/nginx`
-//! unless `PORTCULLIS_REQUIRE_NGINX=1`. The outage test starts a cluster of
-//! its own (skipped where the PostgreSQL binaries are missing, unless
-//! required).
+//! unless `PORTCULLIS_REQUIRE_NGINX=1`. The outage test also starts a
+//! cluster of its own with scripts/pg-cluster, to stop it.
 
 #[path = "../support/pg.rs"]
 mod pg;
