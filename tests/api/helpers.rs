@@ -17,7 +17,7 @@ use portcullis::{
 use reqwest::{Response, StatusCode, cookie::CookieStore, header};
 use serde_json::Value;
 
-#[path = "pg.rs"]
+#[path = "../support/pg.rs"]
 mod pg;
 
 pub const SECRET: &str = "test-secret-key-that-is-at-least-32-bytes!";
