@@ -238,7 +238,7 @@ def main():
         f"Run of {r['date']} at `{r['git_rev']}`: **{cores} cores, {r['cpu_model']}**, "
         f"Linux {r['kernel']}, wrk {r['wrk_version']}, {r['rustc']}."
         + (f" **PostgreSQL {r['pg_version']}** on the same machine (127.0.0.1), a cluster started by the "
-           f"script: {r['pg_settings']}; the server's pool holds 16 connections." if pg else ""),
+           f"script: {r['pg_settings']}; each instance's pool holds 32 connections." if pg else ""),
         "",
         "```sh",
         r["command"],

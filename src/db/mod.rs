@@ -62,7 +62,7 @@ const PG_STATEMENT_TIMEOUT_MS: u32 = 5_000;
 const PG_CONNECT_TIMEOUT_S: u32 = 5;
 /// PostgreSQL connections per instance; instances × this must stay below the
 /// server's `max_connections`.
-const PG_POOL_SIZE: u32 = 16;
+const PG_POOL_SIZE: u32 = 32;
 
 /// Why the database could not be opened; always reported as a `DATABASE_URL`
 /// problem, with any password masked.
@@ -325,7 +325,9 @@ impl Db {
         });
         let slots = match backend {
             Backend::Sqlite => 4 * cores,
-            Backend::Postgres => 4 * PG_POOL_SIZE as usize,
+            // One blocking thread per connection: more would only wait inside
+            // the pool (a futex storm); the rest wait here, without a thread.
+            Backend::Postgres => PG_POOL_SIZE as usize,
         };
         Self {
             pool,
