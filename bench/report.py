@@ -269,8 +269,10 @@ def main():
     lines += [
         "",
         "Per run (latency from wrk; CPU in cores, averaged over the run: "
-        "the server, wrk itself (and the curl logins), the CPU hogs of `login_hog`, every other process "
-        "on the machine, and time the hypervisor took from this VM):",
+        "the server, wrk itself (and the curl logins), the CPU hogs of `login_hog`, "
+        + ("PostgreSQL (pgbench itself is in the wrk column), " if pg else "")
+        + "every other process on the machine, and time the hypervisor took from this VM"
+        + ("; in the `nginx_*` runs \"server\" is both instances and nginx" if pg else "") + "):",
         "",
         "| run | requests | req/s | p50 ms | p99 ms | max ms | non-2xx | socket errors | server | wrk | hogs "
         + ("| PostgreSQL " if pg else "") + "| other | steal |",

@@ -206,9 +206,16 @@ record load_before "$(cut -d' ' -f1-3 /proc/loadavg)"
 TICK=$(getconf CLK_TCK)
 machine_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8}' /proc/stat; }
 steal_ticks() { awk '/^cpu / {print $9}' /proc/stat; }  # taken by the hypervisor
+# The server's CPU; with --postgres during the nginx runs also the second
+# instance's and nginx's (its master and workers): all of "the site".
 server_ticks() {   # 0 while no server runs (the raw rotation loop)
   if [[ -z $SERVER_PID ]]; then echo 0; return; fi
-  sed 's/.*) //' "/proc/$SERVER_PID/stat" | awk '{print $12 + $13}'
+  local pid total=0 t
+  for pid in "$SERVER_PID" $SECOND_PID $NGINX_PID $( [[ -n $NGINX_PID ]] && pgrep -P "$NGINX_PID" ); do
+    t=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | awk '{print $12 + $13}') || true
+    total=$((total + ${t:-0}))
+  done
+  echo "$total"
 }
 # --postgres: the cluster's CPU (the postmaster, its live backends, and the
 # backends that exited, which the kernel adds to the postmaster's children

@@ -37,6 +37,19 @@ pub enum DbConn {
     Sqlite(diesel::SqliteConnection),
 }
 
+/// Runs the same Diesel query on the concrete connection of either backend
+/// (the body is compiled once per backend): for the hot paths, where going
+/// through `DbConn` would rebuild the statement's SQL on every execution.
+macro_rules! concrete {
+    ($conn:expr, $c:ident => $body:expr) => {
+        match $conn {
+            $crate::db::DbConn::Pg($c) => $body,
+            $crate::db::DbConn::Sqlite($c) => $body,
+        }
+    };
+}
+pub(crate) use concrete;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,

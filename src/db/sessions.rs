@@ -37,29 +37,30 @@ pub fn rotate(
     now: i64,
     expires_at: i64,
 ) -> QueryResult<Option<Session>> {
-    let enabled = users::table
-        .filter(users::id.eq(user_id))
-        .filter(users::disabled.eq(false));
-    diesel::update(
-        s::table
-            .filter(s::id.eq(id))
-            .filter(s::user_id.eq(user_id))
-            .filter(s::generation.eq(generation))
-            .filter(s::revoked_at.is_null())
-            .filter(s::expires_at.gt(now))
-            .filter(diesel::dsl::exists(enabled)),
-    )
-    .set((
-        s::generation.eq(s::generation + 1),
-        s::last_used_at.eq(now),
-        s::rotated_at.eq(now),
-        s::expires_at.eq(expires_at),
-    ))
-    // Columns, not `Session::as_returning()`: a `SelectBy` is built for one
-    // backend and cannot go through `DbConn`.
-    .returning(s::all_columns)
-    .get_result::<Session>(conn)
-    .optional()
+    // Every refresh runs this: on the concrete connection (`db::concrete`).
+    super::concrete!(conn, c => {
+        let enabled = users::table
+            .filter(users::id.eq(user_id))
+            .filter(users::disabled.eq(false));
+        diesel::update(
+            s::table
+                .filter(s::id.eq(id))
+                .filter(s::user_id.eq(user_id))
+                .filter(s::generation.eq(generation))
+                .filter(s::revoked_at.is_null())
+                .filter(s::expires_at.gt(now))
+                .filter(diesel::dsl::exists(enabled)),
+        )
+        .set((
+            s::generation.eq(s::generation + 1),
+            s::last_used_at.eq(now),
+            s::rotated_at.eq(now),
+            s::expires_at.eq(expires_at),
+        ))
+        .returning(Session::as_returning())
+        .get_result(c)
+        .optional()
+    })
 }
 
 /// `rotate`, and the user it belongs to (re-read: a new role shows in the new
@@ -219,14 +220,15 @@ pub fn revoke_all(
 
 /// Whether `id` is a live session of `user_id`: not revoked, not expired.
 pub fn is_live(conn: &mut DbConn, id: &str, user_id: i32, now: i64) -> QueryResult<bool> {
-    s::table
+    // Every re-checked page asks: on the concrete connection (`db::concrete`).
+    super::concrete!(conn, c => s::table
         .filter(s::id.eq(id))
         .filter(s::user_id.eq(user_id))
         .filter(s::revoked_at.is_null())
         .filter(s::expires_at.gt(now))
         .count()
-        .get_result::<i64>(conn)
-        .map(|n| n == 1)
+        .get_result::<i64>(c)
+        .map(|n| n == 1))
 }
 
 /// The user's live sessions, most recently used first.

@@ -31,11 +31,13 @@ pub fn create(
 }
 
 pub fn find(conn: &mut DbConn, user_id: i32) -> QueryResult<Option<User>> {
-    users
+    // Every refresh and re-checked page reads this: on the concrete
+    // connection (`db::concrete`).
+    super::concrete!(conn, c => users
         .find(user_id)
         .select(User::as_select())
-        .first(conn)
-        .optional()
+        .first(c)
+        .optional())
 }
 
 pub fn find_by_username(conn: &mut DbConn, name: &str) -> QueryResult<Option<User>> {
