@@ -50,23 +50,6 @@ pub fn hit(conn: &mut DbConn, key: &str, now: i64, window: i64) -> QueryResult<C
     Ok(Count { hits, window_start })
 }
 
-/// The live count of `key` (0 once its window is over), without adding.
-pub fn count(conn: &mut DbConn, key: &str, now: i64, window: i64) -> QueryResult<Count> {
-    let row = c::table
-        .find(key)
-        .filter(c::window_start.gt(now - window))
-        .select((c::hits, c::window_start))
-        .first::<(i32, i64)>(conn)
-        .optional()?;
-    Ok(match row {
-        Some((hits, window_start)) => Count { hits, window_start },
-        None => Count {
-            hits: 0,
-            window_start: now,
-        },
-    })
-}
-
 /// Gives one back, if the counter is still in the window it was taken in.
 pub fn refund(conn: &mut DbConn, key: &str, window_start: i64) -> QueryResult<()> {
     diesel::update(

@@ -350,10 +350,6 @@ impl Db {
         }
     }
 
-    pub fn backend(&self) -> Backend {
-        self.backend
-    }
-
     /// Runs a read on a pooled connection, on the blocking pool. A request
     /// that cannot start within `MAX_WAIT` gets `Unavailable` (a 503).
     pub async fn read<T, F>(&self, work: F) -> Result<T, AppError>
