@@ -637,7 +637,7 @@ impl Accounts {
 const ADMIN_LOCK: i64 = 0x706f_7274_6164_6d6e;
 
 /// Advisory lock key of the pruning (any fixed number; "portcull" in ASCII).
-const PRUNE_LOCK: i64 = 0x706f_7274_6375_6c6c;
+pub const PRUNE_LOCK: i64 = 0x706f_7274_6375_6c6c;
 
 fn prune_in(conn: &mut DbConn, now: i64, longest_window: i64) -> Result<Option<usize>, AppError> {
     db::exclusively(conn, PRUNE_LOCK, |conn| {

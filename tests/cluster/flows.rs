@@ -273,3 +273,60 @@ async fn a_browser_through_nginx_is_served_by_both_instances() {
     );
     assert!(res.status().is_client_error(), "{}", res.status());
 }
+
+/// Pruning runs on one instance at a time (reference §7): while another
+/// process holds the pruning lock, an instance starting up skips its
+/// start-up pruning and leaves the rows alone; once the lock is free, the
+/// next one prunes them.
+#[actix_web::test]
+async fn pruning_runs_on_one_instance_at_a_time() {
+    use diesel::{Connection, PgConnection, RunQueryDsl, connection::SimpleConnection};
+    let pg = cluster_or_skip!("pruning_runs_on_one_instance_at_a_time");
+    let url = crate::pg::fresh_database(&pg);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let debug = [("RUST_LOG", "info,portcullis=debug")];
+    // The first instance creates the schema.
+    let first = Instance::start(dir.path(), "first", &url, &debug).await;
+    let mut other = PgConnection::establish(&url).expect("the test database");
+    // A limit counter whose window ended long ago: the pruning deletes it.
+    other
+        .batch_execute("INSERT INTO limit_counters (key, window_start, hits) VALUES ('old', 0, 1)")
+        .expect("insert");
+    let counters = |conn: &mut PgConnection| {
+        #[derive(diesel::QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        diesel::sql_query("SELECT COUNT(*) AS n FROM limit_counters WHERE key = 'old'")
+            .get_result::<N>(conn)
+            .expect("count")
+            .n
+    };
+    // Another instance is pruning: it holds the lock in an open transaction.
+    let mut holder = PgConnection::establish(&url).expect("the test database");
+    holder
+        .batch_execute(&format!(
+            "BEGIN; SELECT pg_advisory_xact_lock({});",
+            portcullis::auth::accounts::PRUNE_LOCK
+        ))
+        .expect("the lock");
+    let second = Instance::start(dir.path(), "second", &url, &debug).await;
+    assert!(
+        second
+            .log_text()
+            .contains("pruning skipped: another instance is pruning"),
+        "{}",
+        second.log_text()
+    );
+    assert_eq!(counters(&mut other), 1, "left alone while the lock is held");
+    holder.batch_execute("COMMIT").expect("release");
+    let third = Instance::start(dir.path(), "third", &url, &debug).await;
+    assert!(
+        !third.log_text().contains("pruning skipped"),
+        "{}",
+        third.log_text()
+    );
+    assert_eq!(counters(&mut other), 0, "pruned once the lock is free");
+    drop((first, second, third));
+}
