@@ -324,14 +324,8 @@ fn spawn_pruner(state: web::Data<AppState>, db: Db, clock: Arc<SkewedClock>) {
         tick.tick().await; // the first tick fires at once; start-up already pruned
         loop {
             tick.tick().await;
-            let measured = db.clone();
-            let skew = actix_web::rt::task::spawn_blocking(move || {
-                measured.blocking(|conn| Ok(db::clock_skew(conn)?))
-            })
-            .await;
-            if let Ok(Ok(skew)) = skew {
-                clock.set_skew(skew);
-            }
+            let (db, clock) = (db.clone(), clock.clone());
+            let _ = actix_web::rt::task::spawn_blocking(move || measure_skew(&db, &clock)).await;
             log_pruned(state.accounts.prune().await);
         }
     });
