@@ -45,6 +45,8 @@ fn main() {
                 user_agent: "bench".into(),
                 ip: "127.0.0.1".into(),
                 revoked_at: None,
+                auth_time: now,
+                amr: "pwd".into(),
             };
             sessions::insert(&mut conn, &session).expect("session");
             (session.id, 1)

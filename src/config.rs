@@ -120,6 +120,14 @@ pub struct Config {
     pub register_max_per_ip: u32,
     /// Addresses and CIDR ranges whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpNet>,
+    /// Seconds after an authentication during which sensitive actions need
+    /// no new one (`REAUTH_WINDOW`).
+    pub reauth_window: i64,
+    /// The passkey relying party (`WEBAUTHN_RP_ID`): the site's domain.
+    pub webauthn_rp_id: String,
+    /// The origin browsers use for the site (`PUBLIC_ORIGIN`), checked in
+    /// passkey ceremonies; no path, no trailing slash.
+    pub public_origin: url::Url,
     pub log_filter: String,
     /// Not a user setting: tests run small servers.
     pub workers: Option<usize>,
@@ -251,6 +259,22 @@ impl Config {
                 .collect::<Result<_, _>>()?,
         };
 
+        let webauthn_rp_id = get("WEBAUTHN_RP_ID")
+            .map(|v| v.trim().to_ascii_lowercase())
+            .unwrap_or_else(|| "localhost".into());
+        if webauthn_rp_id.contains(['/', ':', ' ']) {
+            return Err(bad(
+                "WEBAUTHN_RP_ID",
+                format!("expected a domain such as example.com, got {webauthn_rp_id:?}"),
+            ));
+        }
+        let public_origin = public_origin(
+            get("PUBLIC_ORIGIN")
+                .as_deref()
+                .unwrap_or("http://localhost:8080"),
+            &webauthn_rp_id,
+        )?;
+
         let day = 24 * 60 * 60;
         Ok(Config {
             bind_addr,
@@ -271,10 +295,40 @@ impl Config {
                 as u32,
             register_max_per_ip: number("REGISTER_MAX_PER_IP", 20, 1, 1_000_000_000)? as u32,
             trusted_proxies,
+            reauth_window: number("REAUTH_WINDOW", 600, 1, day)?,
+            webauthn_rp_id,
+            public_origin,
             log_filter: get("RUST_LOG").unwrap_or_else(|| "info".into()),
             workers: None,
         })
     }
+}
+
+/// `PUBLIC_ORIGIN`: `scheme://host[:port]`, http or https, whose host is the
+/// relying party or one of its subdomains (what browsers require).
+fn public_origin(raw: &str, rp_id: &str) -> Result<url::Url, ConfigError> {
+    let raw = raw.trim().trim_end_matches('/');
+    let parsed = url::Url::parse(raw).ok().filter(|u| {
+        matches!(u.scheme(), "http" | "https")
+            && u.host_str().is_some()
+            && u.path() == "/"
+            && u.query().is_none()
+            && u.username().is_empty()
+    });
+    let Some(origin) = parsed else {
+        return Err(bad(
+            "PUBLIC_ORIGIN",
+            format!("expected an origin such as https://example.com, got {raw:?}"),
+        ));
+    };
+    let host = origin.host_str().unwrap_or_default().to_ascii_lowercase();
+    if host != rp_id && !host.ends_with(&format!(".{rp_id}")) {
+        return Err(bad(
+            "PUBLIC_ORIGIN",
+            format!("its host {host:?} is not WEBAUTHN_RP_ID ({rp_id:?}) or a subdomain of it"),
+        ));
+    }
+    Ok(origin)
 }
 
 #[cfg(test)]

@@ -24,6 +24,10 @@ pub enum AppError {
     LoginRequired { next: String },
     #[error("{0}")]
     Forbidden(String),
+    /// A sensitive action, and the session's last authentication is older
+    /// than `REAUTH_WINDOW`: browsers go to `/reauth?next=`.
+    #[error("Please confirm it is you: this action needs a recent authentication.")]
+    ReauthRequired { next: String },
     #[error("The form has expired or did not come from this site. Please try again.")]
     Csrf,
     #[error("This page does not exist.")]
@@ -110,7 +114,9 @@ impl ResponseError for AppError {
             AppError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::Unauthorized(_) | AppError::LoginRequired { .. } => StatusCode::UNAUTHORIZED,
-            AppError::Forbidden(_) | AppError::Csrf => StatusCode::FORBIDDEN,
+            AppError::Forbidden(_) | AppError::Csrf | AppError::ReauthRequired { .. } => {
+                StatusCode::FORBIDDEN
+            }
             AppError::NotFound | AppError::NoApi => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -136,6 +142,12 @@ impl ResponseError for AppError {
             }
             _ => {}
         }
-        res.json(serde_json::json!({ "error": self.to_string() }))
+        match self {
+            AppError::ReauthRequired { .. } => res.json(serde_json::json!({
+                "error": self.to_string(),
+                "reauth_required": true,
+            })),
+            _ => res.json(serde_json::json!({ "error": self.to_string() })),
+        }
     }
 }

@@ -228,6 +228,7 @@ pub fn settings(config: &Config) -> Settings {
         login_failure_window: config.login_failure_window,
         login_max_failures_per_ip: config.login_max_failures_per_ip,
         register_max_per_ip: config.register_max_per_ip,
+        reauth_window: config.reauth_window,
     }
 }
 

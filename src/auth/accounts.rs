@@ -12,7 +12,7 @@ use std::sync::Arc;
 use diesel::Connection;
 
 use super::{
-    Client, Identity,
+    Client, Identity, Method,
     password::{self, Hasher, HasherLoad},
     refresh::{self, Refused},
     throttle::{self, Limits, Refusal, Throttle},
@@ -36,6 +36,7 @@ pub struct Settings {
     pub login_failure_window: i64,
     pub login_max_failures_per_ip: u32,
     pub register_max_per_ip: u32,
+    pub reauth_window: i64,
 }
 
 /// The one message for an unknown user, a wrong password and a disabled
@@ -143,6 +144,14 @@ failed_from_app_error!(
     PromoteError
 );
 
+/// A user whose session is live, as the database has them now.
+#[derive(Debug, Clone)]
+pub struct Live {
+    pub user: User,
+    /// When the session last authenticated (reference §8).
+    pub auth_time: i64,
+}
+
 /// One of a user's live sessions, for the account page.
 #[derive(Debug, Clone)]
 pub struct SessionInfo {
@@ -161,6 +170,7 @@ pub struct Accounts {
     issuer: Arc<Issuer>,
     throttle: Throttle,
     reuse_grace: i64,
+    reauth_window: i64,
 }
 
 impl Accounts {
@@ -186,6 +196,7 @@ impl Accounts {
             hasher,
             issuer: Arc::new(Issuer::new(keys, settings.access_ttl, settings.refresh_ttl)),
             reuse_grace: settings.reuse_grace,
+            reauth_window: settings.reauth_window,
         })
     }
 
@@ -368,15 +379,16 @@ impl Accounts {
         &self,
         client: &Client,
         user: &User,
+        methods: &[Method],
         replacing: Option<&str>,
     ) -> Result<TokenPair, AppError> {
         if let Some(old) = replacing {
             self.logout(old).await?;
         }
         let (user, client, now) = (user.clone(), client.clone(), self.now());
-        let issuer = self.issuer.clone();
+        let (issuer, methods) = (self.issuer.clone(), methods.to_vec());
         self.db
-            .write(move |conn| refresh::start(conn, &issuer, &user, &client, now))
+            .write(move |conn| refresh::start(conn, &issuer, &user, &client, &methods, now))
             .await
     }
 
@@ -435,17 +447,53 @@ impl Accounts {
     /// The user behind `identity` as the database has them, if the account
     /// still exists, is enabled and the token's session is still live: the
     /// re-check of the admin area and `/account` (reference §4).
-    pub async fn live_user(&self, identity: &Identity) -> Result<Option<User>, AppError> {
+    pub async fn live_user(&self, identity: &Identity) -> Result<Option<Live>, AppError> {
         let (user_id, session, now) = (identity.user_id, identity.session_id.clone(), self.now());
         self.db
             .read(move |conn| {
-                let Some(user) = users::find(conn, user_id.0)? else {
+                let Some(user) = users::find(conn, user_id.0)?.filter(|u| !u.disabled) else {
                     return Ok(None);
                 };
-                let live = !user.disabled && refresh::is_live(conn, user_id, &session, now)?;
-                Ok(live.then_some(user))
+                let auth_time = sessions::auth_time_if_live(conn, &session.0, user_id.0, now)?;
+                Ok(auth_time.map(|auth_time| Live { user, auth_time }))
             })
             .await
+    }
+
+    /// Whether an authentication at `auth_time` is recent enough for a
+    /// sensitive action (`REAUTH_WINDOW`, reference §8).
+    pub fn is_recent(&self, auth_time: i64) -> bool {
+        self.now() - auth_time <= self.reauth_window
+    }
+
+    /// Records that the user of `identity` just proved who they are again
+    /// (`methods`) in the same session, and issues its tokens anew: the access
+    /// token carries the new `auth_time` and `amr`. `None` when the session
+    /// has ended meanwhile.
+    pub async fn reauthenticated(
+        &self,
+        identity: &Identity,
+        methods: &[Method],
+    ) -> Result<Option<TokenPair>, AppError> {
+        let (user_id, session, now) = (identity.user_id, identity.session_id.clone(), self.now());
+        let (issuer, amr) = (self.issuer.clone(), Method::join(methods));
+        let pair = self
+            .db
+            .write(move |conn| {
+                let Some(user) = users::find(conn, user_id.0)?.filter(|u| !u.disabled) else {
+                    return Ok(None);
+                };
+                let Some(row) = sessions::reauthenticate(conn, &session.0, user_id.0, &amr, now)?
+                else {
+                    return Ok(None);
+                };
+                issuer.pair(&user, &row, now).map(Some)
+            })
+            .await?;
+        if pair.is_some() {
+            tracing::info!(user_id = %user_id, methods = %Method::join(methods), "re-authenticated");
+        }
+        Ok(pair)
     }
 
     /// The user's live sessions, most recently used first.

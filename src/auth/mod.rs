@@ -7,6 +7,7 @@
 //! outcomes back. What those outcomes do to a response is decided in `web`.
 
 pub mod accounts;
+pub mod hs256;
 pub mod password;
 pub mod refresh;
 pub mod throttle;
@@ -61,6 +62,35 @@ impl Connection {
         {
             false
         }
+    }
+}
+
+/// How a user proved who they are: the `amr` values of reference §4.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Password,
+    Otp,
+    RecoveryCode,
+    Passkey,
+}
+
+impl Method {
+    pub fn code(self) -> &'static str {
+        match self {
+            Method::Password => "pwd",
+            Method::Otp => "otp",
+            Method::RecoveryCode => "rec",
+            Method::Passkey => "hwk",
+        }
+    }
+
+    /// The `amr` column's text: the codes, space-separated.
+    pub fn join(methods: &[Method]) -> String {
+        methods
+            .iter()
+            .map(|m| m.code())
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 }
 

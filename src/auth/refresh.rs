@@ -17,7 +17,7 @@
 use crate::db::DbConn;
 
 use super::{
-    Client,
+    Client, Method,
     tokens::{Claims, Issuer, TokenPair},
 };
 use crate::{
@@ -35,6 +35,7 @@ pub fn start(
     issuer: &Issuer,
     user: &User,
     client: &Client,
+    methods: &[Method],
     now: i64,
 ) -> Result<TokenPair, AppError> {
     let session = Session {
@@ -48,6 +49,8 @@ pub fn start(
         user_agent: client.user_agent.clone(),
         ip: client.ip.map(|ip| ip.to_string()).unwrap_or_default(),
         revoked_at: None,
+        auth_time: now,
+        amr: Method::join(methods),
     };
     sessions::insert(conn, &session)?;
     users::record_login(conn, user.id, now)?;
@@ -273,7 +276,7 @@ mod tests {
         let issuer = issuer(3600);
         let user = users::create(conn, "alice", "x", Role::User, 0).unwrap();
         let now = chrono::Utc::now().timestamp();
-        let first = start(conn, &issuer, &user, &device(), now).unwrap();
+        let first = start(conn, &issuer, &user, &device(), &[Method::Password], now).unwrap();
         let mut pair = first.clone();
         for _ in 0..1000 {
             let (next, _) = rotate(conn, &issuer, 0, &claims(&issuer, &pair), now)
@@ -295,9 +298,25 @@ mod tests {
         let conn = &mut f.pool.get().unwrap();
         let user = users::create(conn, "alice", "x", Role::User, 1_000).unwrap();
         // One session that expired long ago, one live one.
-        start(conn, &issuer(10), &user, &device(), 1_000).unwrap();
+        start(
+            conn,
+            &issuer(10),
+            &user,
+            &device(),
+            &[Method::Password],
+            1_000,
+        )
+        .unwrap();
         let now = 10_000_000;
-        let live = start(conn, &issuer(3_600), &user, &device(), now).unwrap();
+        let live = start(
+            conn,
+            &issuer(3_600),
+            &user,
+            &device(),
+            &[Method::Password],
+            now,
+        )
+        .unwrap();
         assert_eq!(count(conn, "sessions"), 2);
         assert_eq!(prune(conn, now).unwrap(), 1, "the long-expired session");
         assert_eq!(count(conn, "sessions"), 1);

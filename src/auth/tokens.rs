@@ -50,6 +50,12 @@ pub struct Claims {
     /// up instead).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub generation: Option<i64>,
+    /// Access tokens: when the user last authenticated in this session
+    /// (Unix seconds), and how (`pwd`, `otp`, `rec`, `hwk`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amr: Option<Vec<String>>,
 }
 
 impl Claims {
@@ -125,6 +131,8 @@ impl Issuer {
             sid: sid.to_owned(),
             nbf: None,
             generation: None,
+            auth_time: None,
+            amr: None,
         }
     }
 
@@ -143,6 +151,8 @@ impl Issuer {
         let access = Claims {
             iat: now,
             exp: now + self.access_ttl,
+            auth_time: Some(session.auth_time),
+            amr: Some(session.amr.split_whitespace().map(str::to_owned).collect()),
             ..self.claims(user, TokenType::Access, random_id(), &session.id)
         };
         // Everything in the refresh token comes from the row, so signing the
@@ -197,6 +207,7 @@ pub struct TokenKeys {
 
 impl TokenKeys {
     pub fn new(secret: &[u8], clock: SharedClock) -> Result<Self, jsonwebtoken::errors::Error> {
+        super::hs256::install();
         let mut validation = Validation::new(Algorithm::HS256);
         validation.algorithms = vec![Algorithm::HS256];
         validation.leeway = LEEWAY_SECONDS;
@@ -220,10 +231,10 @@ impl TokenKeys {
     }
 
     pub fn verify(&self, token: &str, expected: TokenType) -> Result<Claims, TokenError> {
-        if expected == TokenType::Access {
-            if let Some(verdict) = self.recall(token) {
-                return verdict;
-            }
+        if expected == TokenType::Access
+            && let Some(verdict) = self.recall(token)
+        {
+            return verdict;
         }
         let claims = self.verify_fully(token, expected)?;
         if expected == TokenType::Access {
@@ -303,6 +314,8 @@ mod tests {
             sid: "s1".into(),
             nbf: None,
             generation: None,
+            auth_time: None,
+            amr: None,
         }
     }
 

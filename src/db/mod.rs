@@ -245,10 +245,10 @@ fn prepare_sqlite(path: &Path) -> Result<(), String> {
                 .into(),
         );
     }
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        if !parent.is_dir() {
-            return Err(format!("directory {} does not exist", parent.display()));
-        }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+        && !parent.is_dir()
+    {
+        return Err(format!("directory {} does not exist", parent.display()));
     }
     let mut conn = diesel::SqliteConnection::establish(url).map_err(|e| e.to_string())?;
     sql_query(format!("PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}"))

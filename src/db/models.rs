@@ -76,4 +76,8 @@ pub struct Session {
     pub user_agent: String,
     pub ip: String,
     pub revoked_at: Option<i64>,
+    /// When the user last proved who they are in this session (the login,
+    /// or a re-authentication since), and how (`amr`, space-separated).
+    pub auth_time: i64,
+    pub amr: String,
 }

@@ -25,6 +25,39 @@ diesel::table! {
 }
 
 diesel::table! {
+    mfa_challenges (token_hash) {
+        token_hash -> Text,
+        user_id -> Integer,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    passkeys (id) {
+        id -> Integer,
+        user_id -> Integer,
+        credential_id -> Text,
+        user_handle -> Text,
+        name -> Text,
+        passkey -> Text,
+        created_at -> BigInt,
+        last_used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    recovery_codes (id) {
+        id -> Integer,
+        user_id -> Integer,
+        code_hash -> Text,
+        created_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
     sessions (id) {
         id -> Text,
         user_id -> Integer,
@@ -36,6 +69,18 @@ diesel::table! {
         user_agent -> Text,
         ip -> Text,
         revoked_at -> Nullable<BigInt>,
+        auth_time -> BigInt,
+        amr -> Text,
+    }
+}
+
+diesel::table! {
+    totp_secrets (user_id) {
+        user_id -> Integer,
+        secret -> Text,
+        enabled_at -> Nullable<BigInt>,
+        last_step -> BigInt,
+        created_at -> BigInt,
     }
 }
 
@@ -51,13 +96,34 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    webauthn_ceremonies (id) {
+        id -> Text,
+        user_id -> Nullable<Integer>,
+        kind -> Text,
+        state -> Text,
+        name -> Text,
+        expires_at -> BigInt,
+    }
+}
+
 diesel::joinable!(legacy_refresh_tokens -> sessions (session_id));
+diesel::joinable!(mfa_challenges -> users (user_id));
+diesel::joinable!(passkeys -> users (user_id));
+diesel::joinable!(recovery_codes -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(totp_secrets -> users (user_id));
+diesel::joinable!(webauthn_ceremonies -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     app_secrets,
     legacy_refresh_tokens,
     limit_counters,
+    mfa_challenges,
+    passkeys,
+    recovery_codes,
     sessions,
+    totp_secrets,
     users,
+    webauthn_ceremonies,
 );

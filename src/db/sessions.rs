@@ -89,7 +89,7 @@ pub fn rotate_with_user(
           WHERE s.id = $1 AND s.user_id = $2 AND s.generation = $3 AND s.revoked_at IS NULL \
             AND s.expires_at > $4 AND u.id = s.user_id AND NOT u.disabled \
       RETURNING s.id, s.user_id, s.generation, s.created_at, s.last_used_at, s.rotated_at, \
-                s.expires_at, s.user_agent, s.ip, s.revoked_at, \
+                s.expires_at, s.user_agent, s.ip, s.revoked_at, s.auth_time, s.amr, \
                 u.username, u.password_hash, u.role, u.disabled, u.created_at AS user_created_at, \
                 u.last_login_at",
     )
@@ -126,6 +126,10 @@ struct Rotated {
     ip: String,
     #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
     revoked_at: Option<i64>,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    auth_time: i64,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    amr: String,
     #[diesel(sql_type = diesel::sql_types::Text)]
     username: String,
     #[diesel(sql_type = diesel::sql_types::Text)]
@@ -163,6 +167,8 @@ impl Rotated {
             user_agent: self.user_agent,
             ip: self.ip,
             revoked_at: self.revoked_at,
+            auth_time: self.auth_time,
+            amr: self.amr,
         };
         (session, user)
     }
@@ -229,6 +235,48 @@ pub fn is_live(conn: &mut DbConn, id: &str, user_id: i32, now: i64) -> QueryResu
         .count()
         .get_result::<i64>(c)
         .map(|n| n == 1))
+}
+
+/// When `id`, a live session of `user_id`, last authenticated; `None` when it
+/// is not live.
+pub fn auth_time_if_live(
+    conn: &mut DbConn,
+    id: &str,
+    user_id: i32,
+    now: i64,
+) -> QueryResult<Option<i64>> {
+    // Every re-checked page asks: on the concrete connection (`db::concrete`).
+    super::concrete!(conn, c => s::table
+        .filter(s::id.eq(id))
+        .filter(s::user_id.eq(user_id))
+        .filter(s::revoked_at.is_null())
+        .filter(s::expires_at.gt(now))
+        .select(s::auth_time)
+        .first::<i64>(c)
+        .optional())
+}
+
+/// Records a new authentication in a live session; `None` when it is not
+/// live (the updated row otherwise).
+pub fn reauthenticate(
+    conn: &mut DbConn,
+    id: &str,
+    user_id: i32,
+    amr: &str,
+    now: i64,
+) -> QueryResult<Option<Session>> {
+    // RETURNING needs the concrete connection (`db::concrete`).
+    super::concrete!(conn, c => diesel::update(
+        s::table
+            .filter(s::id.eq(id))
+            .filter(s::user_id.eq(user_id))
+            .filter(s::revoked_at.is_null())
+            .filter(s::expires_at.gt(now)),
+    )
+    .set((s::auth_time.eq(now), s::amr.eq(amr), s::last_used_at.eq(now)))
+    .returning(Session::as_returning())
+    .get_result(c)
+    .optional())
 }
 
 /// The user's live sessions, most recently used first.

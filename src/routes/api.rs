@@ -8,6 +8,7 @@ use serde_json::json;
 
 use crate::{
     auth::{
+        Method,
         accounts::{LOGIN_FAILED, Login, REFRESH_FAILED, RefreshError, RegisterError},
         tokens::TokenPair,
     },
@@ -90,7 +91,10 @@ pub async fn login(
             });
         }
     };
-    let pair = state.accounts.open_session(&client, &user, None).await?;
+    let pair = state
+        .accounts
+        .open_session(&client, &user, &[Method::Password], None)
+        .await?;
     Ok(pair_json(&pair))
 }
 

@@ -5,7 +5,10 @@ use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use serde::Deserialize;
 
 use crate::{
-    auth::accounts::{LOGIN_FAILED, Login},
+    auth::{
+        Method,
+        accounts::{LOGIN_FAILED, Login},
+    },
     domain,
     error::AppError,
     views::{self, LoginPage},
@@ -72,7 +75,7 @@ pub async fn login(
             let replacing = session_cookies::refresh_cookie(&req);
             let pair = state
                 .accounts
-                .open_session(&client, &user, replacing.as_deref())
+                .open_session(&client, &user, &[Method::Password], replacing.as_deref())
                 .await?;
             flash::push(
                 &session,

@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use serde::Deserialize;
 
 use crate::{
-    auth::accounts::RegisterError,
+    auth::{Method, accounts::RegisterError},
     domain::{self, Password, Role, Username},
     error::AppError,
     views::{self, FormErrors, RegisterPage},
@@ -93,7 +93,12 @@ pub async fn register(
     let replacing = session_cookies::refresh_cookie(&req);
     let pair = state
         .accounts
-        .open_session(&state.client(&req), &user, replacing.as_deref())
+        .open_session(
+            &state.client(&req),
+            &user,
+            &[Method::Password],
+            replacing.as_deref(),
+        )
         .await?;
     flash::push(
         &session,

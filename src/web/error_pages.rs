@@ -97,13 +97,23 @@ pub async fn render_errors(
         .response()
         .error()
         .and_then(|e| e.as_error::<AppError>());
-    if let Some(AppError::LoginRequired { next }) = app_error {
+    if let Some(AppError::LoginRequired { next }) = app_error
+        && face == Face::Browser
+    {
+        let location = redirect::login_url(next);
+        let (req, old) = res.into_parts();
+        let redirect = redirect::see_other(&location);
+        return Ok(ServiceResponse::new(req, keep_headers(&old, redirect)));
+    }
+    if let Some(AppError::ReauthRequired { next }) = app_error {
         if face == Face::Browser {
-            let location = redirect::login_url(next);
+            let location = redirect::reauth_url(next);
             let (req, old) = res.into_parts();
             let redirect = redirect::see_other(&location);
             return Ok(ServiceResponse::new(req, keep_headers(&old, redirect)));
         }
+        // The API face is the error's own JSON, `reauth_required` included.
+        return Ok(res);
     }
     // A refusal under load is expected and counted (metrics, one warning a
     // second from the hasher): logging each one would let a flood fill the log.

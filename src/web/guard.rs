@@ -191,6 +191,8 @@ impl FromRequest for CurrentUser {
 pub struct LiveUser {
     pub identity: Identity,
     pub user: User,
+    /// When the session last authenticated.
+    pub auth_time: i64,
 }
 
 async fn live_user(req: &HttpRequest) -> Result<LiveUser, AppError> {
@@ -198,7 +200,11 @@ async fn live_user(req: &HttpRequest) -> Result<LiveUser, AppError> {
         return Err(login_required(req));
     };
     match state(req)?.accounts.live_user(&identity).await? {
-        Some(user) => Ok(LiveUser { identity, user }),
+        Some(live) => Ok(LiveUser {
+            identity,
+            user: live.user,
+            auth_time: live.auth_time,
+        }),
         None => {
             tracing::info!(user_id = %identity.user_id, "refused: the token's session has ended");
             req.extensions_mut().remove::<Identity>();
@@ -224,6 +230,81 @@ impl FromRequest for LiveUser {
 pub struct AdminUser {
     pub identity: Identity,
     pub user: User,
+    pub auth_time: i64,
+}
+
+async fn admin_user(req: &HttpRequest) -> Result<AdminUser, AppError> {
+    let LiveUser {
+        identity,
+        user,
+        auth_time,
+    } = live_user(req).await?;
+    if !user.role.is_admin() {
+        tracing::warn!(user_id = user.id, path = %req.path(), "refused: not an administrator");
+        return Err(AppError::Forbidden(
+            "This page is for administrators only.".into(),
+        ));
+    }
+    Ok(AdminUser {
+        identity,
+        user,
+        auth_time,
+    })
+}
+
+/// Sends a session whose last authentication is older than `REAUTH_WINDOW`
+/// to re-authenticate first (reference §8): a browser to `/reauth`, back to
+/// the page the action was on; the API gets `403` `reauth_required`.
+fn require_recent(req: &HttpRequest, auth_time: i64) -> Result<(), AppError> {
+    if state(req)?.accounts.is_recent(auth_time) {
+        return Ok(());
+    }
+    let next = if req.method() == actix_web::http::Method::GET {
+        match req.uri().path_and_query() {
+            Some(pq) => pq.as_str().to_owned(),
+            None => req.path().to_owned(),
+        }
+    } else if req.path().starts_with("/admin") {
+        "/admin".to_owned()
+    } else {
+        "/account".to_owned()
+    };
+    Err(AppError::ReauthRequired { next })
+}
+
+/// `LiveUser` who authenticated within `REAUTH_WINDOW`: for the sensitive
+/// actions of `/account` (turning TOTP off, recovery codes, passkeys).
+pub struct RecentUser(pub LiveUser);
+
+impl FromRequest for RecentUser {
+    type Error = AppError;
+    type Future = Extracting<Self>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let user = live_user(&req).await?;
+            require_recent(&req, user.auth_time)?;
+            Ok(RecentUser(user))
+        })
+    }
+}
+
+/// `AdminUser` who authenticated within `REAUTH_WINDOW`: every admin action.
+pub struct RecentAdmin(pub AdminUser);
+
+impl FromRequest for RecentAdmin {
+    type Error = AppError;
+    type Future = Extracting<Self>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let admin = admin_user(&req).await?;
+            require_recent(&req, admin.auth_time)?;
+            Ok(RecentAdmin(admin))
+        })
+    }
 }
 
 impl FromRequest for AdminUser {
@@ -232,15 +313,6 @@ impl FromRequest for AdminUser {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
-        Box::pin(async move {
-            let LiveUser { identity, user } = live_user(&req).await?;
-            if !user.role.is_admin() {
-                tracing::warn!(user_id = user.id, path = %req.path(), "refused: not an administrator");
-                return Err(AppError::Forbidden(
-                    "This page is for administrators only.".into(),
-                ));
-            }
-            Ok(AdminUser { identity, user })
-        })
+        Box::pin(async move { admin_user(&req).await })
     }
 }

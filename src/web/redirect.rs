@@ -13,6 +13,11 @@ pub fn login_url(next: &str) -> String {
     format!("/login?next={}", encode_query_value(next))
 }
 
+/// The re-authentication page, coming back to `next` afterwards.
+pub fn reauth_url(next: &str) -> String {
+    format!("/reauth?next={}", encode_query_value(next))
+}
+
 /// Percent-encodes a value for a query string.
 pub fn encode_query_value(value: &str) -> String {
     serde_urlencoded::to_string([("v", value)])

@@ -20,6 +20,9 @@ use serde_json::Value;
 #[path = "../support/pg.rs"]
 mod pg;
 
+#[path = "../support/jwt.rs"]
+pub mod jwt;
+
 pub const SECRET: &str = "test-secret-key-that-is-at-least-32-bytes!";
 /// Not on any common-password list, and valid for every username used here.
 pub const PASSWORD: &str = "Tr0ub4dor&3-horse";

@@ -1,7 +1,6 @@
 //! Sessions (reference §4): rotation with reuse detection, the grace window,
 //! implicit refresh, the account page and what ends a session.
 
-use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -19,12 +18,7 @@ fn expired_access_token(sub: &str, username: &str) -> String {
         "sub": sub, "username": username, "role": "user", "type": "access",
         "iat": now - 1000, "exp": now - 100, "jti": "old", "sid": "old",
     });
-    encode(
-        &Header::new(Algorithm::HS256),
-        &claims,
-        &EncodingKey::from_secret(SECRET.as_bytes()).unwrap(),
-    )
-    .unwrap()
+    jwt::signed("HS256", &claims, SECRET.as_bytes())
 }
 
 #[actix_web::test]

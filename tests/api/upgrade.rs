@@ -6,7 +6,6 @@
 use diesel::migration::MigrationSource;
 use diesel::{Connection, RunQueryDsl, connection::SimpleConnection, sqlite::SqliteConnection};
 use diesel_migrations::MigrationHarness;
-use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -21,12 +20,7 @@ fn old_refresh_token(jti: &str, sid: &str, iat: i64, exp: i64) -> String {
         "sub": "1", "username": "alice", "role": "user", "type": "refresh",
         "iat": iat, "exp": exp, "jti": jti, "sid": sid,
     });
-    encode(
-        &Header::new(Algorithm::HS256),
-        &claims,
-        &EncodingKey::from_secret(SECRET.as_bytes()).unwrap(),
-    )
-    .unwrap()
+    jwt::signed("HS256", &claims, SECRET.as_bytes())
 }
 
 /// Builds the old schema with the old migrations and fills it as the old

@@ -1,0 +1,7 @@
+DROP TABLE webauthn_ceremonies;
+DROP TABLE passkeys;
+DROP TABLE mfa_challenges;
+DROP TABLE recovery_codes;
+DROP TABLE totp_secrets;
+ALTER TABLE sessions DROP COLUMN amr;
+ALTER TABLE sessions DROP COLUMN auth_time;
