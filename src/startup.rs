@@ -229,6 +229,8 @@ pub fn settings(config: &Config) -> Settings {
         login_max_failures_per_ip: config.login_max_failures_per_ip,
         register_max_per_ip: config.register_max_per_ip,
         reauth_window: config.reauth_window,
+        webauthn_rp_id: config.webauthn_rp_id.clone(),
+        public_origin: config.public_origin.clone(),
     }
 }
 

@@ -37,6 +37,9 @@ pub struct Settings {
     pub login_max_failures_per_ip: u32,
     pub register_max_per_ip: u32,
     pub reauth_window: i64,
+    /// The passkey relying party and the site's origin (reference §8).
+    pub webauthn_rp_id: String,
+    pub public_origin: url::Url,
 }
 
 /// The one message for an unknown user, a wrong password and a disabled
@@ -165,10 +168,10 @@ pub struct SessionInfo {
 
 /// The accounts service: built once at start-up and shared.
 pub struct Accounts {
-    db: Db,
-    hasher: Hasher,
-    issuer: Arc<Issuer>,
-    throttle: Throttle,
+    pub(super) db: Db,
+    pub(super) hasher: Hasher,
+    pub(super) issuer: Arc<Issuer>,
+    pub(super) throttle: Throttle,
     reuse_grace: i64,
     reauth_window: i64,
 }
