@@ -51,7 +51,11 @@ pub const REFRESH_FAILED: &str =
 
 /// The outcome of a login attempt.
 pub enum Login {
+    /// The password was right and no second factor is on.
     Success(User),
+    /// The password was right; the second factor is on. `mfa_token` names
+    /// the second step (`Accounts::complete_second_step`).
+    SecondFactor { user: User, mfa_token: String },
     /// Wrong password, unknown user or disabled account: one answer for all.
     Failed,
     /// Too many failures for this (client, username) or this client: try
@@ -105,6 +109,8 @@ pub enum AdminAction {
     Disable,
     Enable,
     EndSessions,
+    /// Turns the user's TOTP off (they lost it) and ends their sessions.
+    DisableTotp,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -208,7 +214,7 @@ impl Accounts {
         self.hasher.load()
     }
 
-    fn now(&self) -> i64 {
+    pub(super) fn now(&self) -> i64 {
         self.issuer.now()
     }
 
@@ -328,10 +334,14 @@ impl Accounts {
         };
         match user {
             Some(user) if valid && !user.disabled => {
+                self.follow_cost(&user, attempt).await;
+                if self.second_factor_on(user.id).await? {
+                    reserved.deferred();
+                    return self.begin_second_step(user).await;
+                }
                 reserved.succeeded().await;
                 tracing::info!(user_id = user.id, client_ip = %ip, "login succeeded");
                 metrics::counter!("portcullis_logins_total", "outcome" => "success").increment(1);
-                self.follow_cost(&user, attempt).await;
                 Ok(Login::Success(user))
             }
             known => {
@@ -692,7 +702,9 @@ pub const PRUNE_LOCK: i64 = 0x706f_7274_6375_6c6c;
 
 fn prune_in(conn: &mut DbConn, now: i64, longest_window: i64) -> Result<Option<usize>, AppError> {
     db::exclusively(conn, PRUNE_LOCK, |conn| {
-        Ok(refresh::prune(conn, now)? + throttle::prune(conn, now, longest_window)?)
+        Ok(refresh::prune(conn, now)?
+            + throttle::prune(conn, now, longest_window)?
+            + Accounts::prune_challenges(conn, now)?)
     })
 }
 
@@ -753,6 +765,10 @@ fn apply_admin_action(
             users::set_disabled(conn, target_id.0, false)?;
         }
         AdminAction::EndSessions => {
+            refresh::end_all(conn, target_id, None, now)?;
+        }
+        AdminAction::DisableTotp => {
+            crate::db::second_factor::remove_totp(conn, target_id.0)?;
             refresh::end_all(conn, target_id, None, now)?;
         }
     }

@@ -239,6 +239,14 @@ pub struct LoginAttempt {
 }
 
 impl LoginAttempt {
+    /// Neither a failure nor a success: a right password whose second factor
+    /// is still to come. The attempt is refunded, but the pair's count stays:
+    /// only a completed login clears it, so a known password cannot reset
+    /// the count of wrong codes.
+    pub fn deferred(self) {
+        drop(self);
+    }
+
     /// A wrong password: the reservation stays counted.
     pub fn failed(mut self) {
         self.settled = true;

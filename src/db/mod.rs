@@ -6,6 +6,7 @@
 pub mod limits;
 pub mod models;
 pub mod schema;
+pub mod second_factor;
 pub mod secrets;
 pub mod sessions;
 pub mod users;

@@ -4,19 +4,27 @@
 //! (reference §4.5).
 
 use actix_session::Session;
-use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
+use actix_web::{
+    HttpRequest, HttpResponse,
+    http::{StatusCode, header},
+    web,
+};
 use serde::Deserialize;
 
 use crate::{
-    auth::{Identity, accounts::PasswordChangeError},
+    auth::{
+        Identity,
+        accounts::PasswordChangeError,
+        mfa::{CODE_WRONG, CodeRefused, TotpState},
+    },
     domain::SessionId,
     error::AppError,
-    views::{self, AccountPage, FormErrors, SessionRow},
+    views::{self, AccountPage, FormErrors, RecoveryCodesPage, SessionRow, TotpView},
     web::{
         chrome::chrome,
         flash::{self, Level},
         form::Form,
-        guard::{CurrentUser, LiveUser},
+        guard::{CurrentUser, LiveUser, RecentUser},
         headers,
         redirect::see_other,
         session_cookies::{SessionChange, decide},
@@ -53,6 +61,21 @@ async fn render(
         .into_iter()
         .map(|s| SessionRow::new(s, identity))
         .collect();
+    let totp = match state
+        .accounts
+        .totp_state(identity.user_id.0, &identity.username)
+        .await?
+    {
+        TotpState::Off => TotpView::Off,
+        TotpState::Pending(enrolment) => TotpView::Pending {
+            secret: enrolment.secret,
+        },
+        TotpState::On {
+            recovery_codes_left,
+        } => TotpView::On {
+            recovery_codes_left,
+        },
+    };
     views::render(
         status,
         &AccountPage {
@@ -60,9 +83,152 @@ async fn render(
             username: identity.username.clone(),
             role: identity.role,
             sessions,
+            totp,
             errors,
         },
     )
+}
+
+/// Starts (or restarts) setting up TOTP: the page then shows the key.
+pub async fn start_totp(
+    state: web::Data<AppState>,
+    session: Session,
+    user: LiveUser,
+) -> Result<HttpResponse, AppError> {
+    if state.accounts.start_totp(&user.user).await?.is_none() {
+        flash::push(
+            &session,
+            Level::Info,
+            "Two-factor authentication is already on.",
+        );
+    }
+    Ok(see_other("/account#totp-title"))
+}
+
+/// The pending key's `otpauth://` URI as a QR code (SVG), for the account
+/// page's `<img>`. Nothing is pending: 404.
+pub async fn totp_qr(state: web::Data<AppState>, user: LiveUser) -> Result<HttpResponse, AppError> {
+    let TotpState::Pending(enrolment) = state
+        .accounts
+        .totp_state(user.user.id, &user.user.username)
+        .await?
+    else {
+        return Err(AppError::NotFound);
+    };
+    let svg = views::qr_svg(&enrolment.uri)?;
+    Ok(HttpResponse::Ok()
+        .content_type("image/svg+xml")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(svg))
+}
+
+#[derive(Deserialize)]
+pub struct CodeForm {
+    #[serde(default)]
+    code: String,
+}
+
+/// Turns TOTP on with a first valid code, then shows the recovery codes once.
+pub async fn confirm_totp(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: Session,
+    user: LiveUser,
+    form: Form<CodeForm>,
+) -> Result<HttpResponse, AppError> {
+    let outcome = state
+        .accounts
+        .confirm_totp(&state.client(&req), &user.user, &form.code)
+        .await?;
+    let mut errors = FormErrors::default();
+    match outcome {
+        Ok(codes) => views::ok(&RecoveryCodesPage {
+            chrome: chrome(&req),
+            codes: codes.0,
+            first: true,
+        }),
+        Err(CodeRefused::NotPending) => {
+            flash::push(
+                &session,
+                Level::Error,
+                "Set up two-factor authentication first.",
+            );
+            Ok(see_other("/account"))
+        }
+        Err(CodeRefused::Wrong) => {
+            errors.add("code", CODE_WRONG);
+            render(
+                &req,
+                &state,
+                &user.identity,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                errors,
+            )
+            .await
+        }
+        Err(CodeRefused::Locked(refusal)) => {
+            errors.add(
+                "code",
+                format!(
+                    "Too many failed attempts. Please try again in {}.",
+                    views::wait_text(refusal.retry_after())
+                ),
+            );
+            let res = render(
+                &req,
+                &state,
+                &user.identity,
+                StatusCode::TOO_MANY_REQUESTS,
+                errors,
+            )
+            .await?;
+            Ok(headers::retry_after(res, refusal.retry_after()))
+        }
+    }
+}
+
+/// Turns the user's own TOTP off (a recent authentication needed).
+pub async fn disable_totp(
+    state: web::Data<AppState>,
+    session: Session,
+    RecentUser(user): RecentUser,
+) -> Result<HttpResponse, AppError> {
+    if state.accounts.disable_totp(user.user.id).await? {
+        flash::push(
+            &session,
+            Level::Success,
+            "Two-factor authentication is off.",
+        );
+    }
+    Ok(see_other("/account"))
+}
+
+/// A new set of recovery codes, shown once (a recent authentication needed).
+pub async fn regenerate_recovery_codes(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: Session,
+    RecentUser(user): RecentUser,
+) -> Result<HttpResponse, AppError> {
+    match state
+        .accounts
+        .regenerate_recovery_codes(user.user.id)
+        .await?
+    {
+        Some(codes) => views::ok(&RecoveryCodesPage {
+            chrome: chrome(&req),
+            codes: codes.0,
+            first: false,
+        }),
+        None => {
+            flash::push(
+                &session,
+                Level::Error,
+                "Turn on two-factor authentication first.",
+            );
+            Ok(see_other("/account"))
+        }
+    }
 }
 
 #[derive(Deserialize)]

@@ -15,7 +15,7 @@ use crate::{
         chrome::chrome,
         flash::{self, Level},
         form::Form,
-        guard::AdminUser,
+        guard::{AdminUser, RecentAdmin},
         redirect::see_other,
         state::AppState,
     },
@@ -26,12 +26,16 @@ pub async fn users(
     state: web::Data<AppState>,
     admin: AdminUser,
 ) -> Result<HttpResponse, AppError> {
+    let with_totp = state.accounts.users_with_totp().await?;
     let rows = state
         .accounts
         .all_users()
         .await?
         .into_iter()
-        .map(|u| AdminUserRow::new(u, admin.user.id))
+        .map(|u| {
+            let totp = with_totp.contains(&u.id);
+            AdminUserRow::new(u, admin.user.id, totp)
+        })
         .collect();
     views::ok(&AdminPage {
         chrome: chrome(&req),
@@ -53,13 +57,16 @@ fn done_message(action: AdminAction, username: &str) -> String {
         AdminAction::Disable => format!("{username} is disabled and logged out everywhere."),
         AdminAction::Enable => format!("{username} is enabled again."),
         AdminAction::EndSessions => format!("All of {username}'s sessions have ended."),
+        AdminAction::DisableTotp => format!(
+            "Two-factor authentication is off for {username}, and their sessions have ended."
+        ),
     }
 }
 
 async fn act(
     state: web::Data<AppState>,
     session: Session,
-    admin: AdminUser,
+    RecentAdmin(admin): RecentAdmin,
     target: i32,
     action: AdminAction,
 ) -> Result<HttpResponse, AppError> {
@@ -83,7 +90,7 @@ async fn act(
 pub async fn set_role(
     state: web::Data<AppState>,
     session: Session,
-    admin: AdminUser,
+    admin: RecentAdmin,
     path: web::Path<i32>,
     form: Form<RoleForm>,
 ) -> Result<HttpResponse, AppError> {
@@ -104,7 +111,7 @@ pub async fn set_role(
 pub async fn disable(
     state: web::Data<AppState>,
     session: Session,
-    admin: AdminUser,
+    admin: RecentAdmin,
     path: web::Path<i32>,
 ) -> Result<HttpResponse, AppError> {
     act(
@@ -120,7 +127,7 @@ pub async fn disable(
 pub async fn enable(
     state: web::Data<AppState>,
     session: Session,
-    admin: AdminUser,
+    admin: RecentAdmin,
     path: web::Path<i32>,
 ) -> Result<HttpResponse, AppError> {
     act(
@@ -136,7 +143,7 @@ pub async fn enable(
 pub async fn end_sessions(
     state: web::Data<AppState>,
     session: Session,
-    admin: AdminUser,
+    admin: RecentAdmin,
     path: web::Path<i32>,
 ) -> Result<HttpResponse, AppError> {
     act(
@@ -145,6 +152,24 @@ pub async fn end_sessions(
         admin,
         path.into_inner(),
         AdminAction::EndSessions,
+    )
+    .await
+}
+
+/// Turns a user's TOTP off (they lost their authenticator) and ends their
+/// sessions.
+pub async fn disable_totp(
+    state: web::Data<AppState>,
+    session: Session,
+    admin: RecentAdmin,
+    path: web::Path<i32>,
+) -> Result<HttpResponse, AppError> {
+    act(
+        state,
+        session,
+        admin,
+        path.into_inner(),
+        AdminAction::DisableTotp,
     )
     .await
 }

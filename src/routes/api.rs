@@ -2,7 +2,7 @@
 //! tutorial's client uses it. Tokens travel in bodies and the
 //! `Authorization` header; these handlers never set cookies.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, http::header, web};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -10,10 +10,12 @@ use crate::{
     auth::{
         Method,
         accounts::{LOGIN_FAILED, Login, REFRESH_FAILED, RefreshError, RegisterError},
+        mfa::{CODE_WRONG, MFA_EXPIRED, SecondStep},
         tokens::TokenPair,
     },
     domain::{Password, Role, Username},
     error::AppError,
+    views::Rendered,
     web::{guard::CurrentUser, request::bearer_token, state::AppState},
 };
 
@@ -84,6 +86,18 @@ pub async fn login(
         .await?
     {
         Login::Success(user) => user,
+        Login::SecondFactor { mfa_token, .. } => {
+            let mut res = HttpResponse::Unauthorized()
+                .insert_header((header::WWW_AUTHENTICATE, "Bearer"))
+                .json(json!({
+                    "error": MFA_REQUIRED,
+                    "mfa_required": true,
+                    "mfa_token": mfa_token,
+                }));
+            // The body is final: not an error for `error_pages` to restate.
+            res.extensions_mut().insert(Rendered);
+            return Ok(res);
+        }
         Login::Failed => return Err(AppError::Unauthorized(LOGIN_FAILED.into())),
         Login::Locked(refusal) => {
             return Err(AppError::TooManyRequests {
@@ -96,6 +110,44 @@ pub async fn login(
         .open_session(&client, &user, &[Method::Password], None)
         .await?;
     Ok(pair_json(&pair))
+}
+
+const MFA_REQUIRED: &str =
+    "A second factor is required: POST /login/mfa with this mfa_token and a code.";
+
+#[derive(Deserialize)]
+pub struct SecondStepBody {
+    #[serde(default)]
+    mfa_token: String,
+    #[serde(default)]
+    code: String,
+}
+
+/// `POST /login/mfa` for the API: the second step of a login (reference §5).
+pub async fn login_mfa(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<SecondStepBody>,
+) -> Result<HttpResponse, AppError> {
+    let client = state.client(&req);
+    match state
+        .accounts
+        .complete_second_step(&client, &body.mfa_token, &body.code)
+        .await?
+    {
+        SecondStep::Success { user, methods } => {
+            let pair = state
+                .accounts
+                .open_session(&client, &user, &methods, None)
+                .await?;
+            Ok(pair_json(&pair))
+        }
+        SecondStep::Wrong => Err(AppError::Unauthorized(CODE_WRONG.into())),
+        SecondStep::Expired => Err(AppError::Unauthorized(MFA_EXPIRED.into())),
+        SecondStep::Locked(refusal) => Err(AppError::TooManyRequests {
+            retry_after: refusal.retry_after(),
+        }),
+    }
 }
 
 #[derive(Serialize)]

@@ -4,6 +4,7 @@ use actix_session::Session;
 use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use serde::Deserialize;
 
+use super::mfa;
 use crate::{
     auth::{
         Method,
@@ -84,6 +85,11 @@ pub async fn login(
             );
             let target = safe_next(Some(&form.next)).unwrap_or("/protected");
             return Ok(decide(see_other(target), SessionChange::Opened(pair)));
+        }
+        Login::SecondFactor { mfa_token, .. } => {
+            let next = safe_next(Some(&form.next)).unwrap_or_default().to_owned();
+            mfa::remember(&session, mfa_token, next);
+            return Ok(see_other("/login/mfa"));
         }
         Login::Failed => (StatusCode::UNAUTHORIZED, LOGIN_FAILED.to_owned(), None),
         Login::Locked(refusal) => (

@@ -7,8 +7,10 @@ mod account;
 mod admin;
 mod api;
 mod login;
+mod mfa;
 mod no_api;
 mod pages;
+mod reauth;
 mod register;
 mod static_files;
 mod token;
@@ -49,6 +51,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(login::login)),
     )
     .service(
+        web::resource("/login/mfa")
+            .route(web::post().guard(face::Api).to(api::login_mfa))
+            .route(json(no_api::anyone))
+            .route(web::get().to(mfa::form))
+            .route(web::post().to(mfa::submit)),
+    )
+    .service(
+        web::resource("/reauth")
+            .route(json(no_api::signed_in))
+            .route(web::get().to(reauth::form))
+            .route(web::post().to(reauth::submit)),
+    )
+    .service(
         web::resource("/logout")
             .route(web::post().guard(face::Api).to(api::logout))
             .route(web::post().to(login::logout)),
@@ -72,6 +87,31 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::resource("/account/password")
             .route(json(no_api::signed_in))
             .route(web::post().to(account::change_password)),
+    )
+    .service(
+        web::resource("/account/totp/start")
+            .route(json(no_api::signed_in))
+            .route(web::post().to(account::start_totp)),
+    )
+    .service(
+        web::resource("/account/totp/qr.svg")
+            .route(json(no_api::signed_in))
+            .route(web::get().to(account::totp_qr)),
+    )
+    .service(
+        web::resource("/account/totp/confirm")
+            .route(json(no_api::signed_in))
+            .route(web::post().to(account::confirm_totp)),
+    )
+    .service(
+        web::resource("/account/totp/disable")
+            .route(json(no_api::signed_in))
+            .route(web::post().to(account::disable_totp)),
+    )
+    .service(
+        web::resource("/account/recovery-codes")
+            .route(json(no_api::signed_in))
+            .route(web::post().to(account::regenerate_recovery_codes)),
     )
     .service(
         web::resource("/account/sessions/{id}/end")
@@ -102,6 +142,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::resource("/admin/users/{id}/enable")
             .route(json(no_api::admin))
             .route(web::post().to(admin::enable)),
+    )
+    .service(
+        web::resource("/admin/users/{id}/totp/disable")
+            .route(json(no_api::admin))
+            .route(web::post().to(admin::disable_totp)),
     )
     .service(
         web::resource("/admin/users/{id}/sessions/end")

@@ -24,6 +24,19 @@ use crate::error::AppError;
 #[derive(Clone, Copy)]
 pub struct Rendered;
 
+/// A QR code of `text` as an SVG document (the TOTP enrolment's
+/// `otpauth://` URI), black on white with the standard quiet zone.
+pub fn qr_svg(text: &str) -> Result<String, AppError> {
+    use qrcode::{QrCode, render::svg};
+    let code = QrCode::new(text.as_bytes()).map_err(AppError::internal)?;
+    Ok(code
+        .render::<svg::Color>()
+        .min_dimensions(200, 200)
+        .dark_color(svg::Color("#000000"))
+        .light_color(svg::Color("#ffffff"))
+        .build())
+}
+
 /// Renders a page with a status, marked final.
 pub fn render(status: StatusCode, page: &impl Template) -> Result<HttpResponse, AppError> {
     let body = page.render()?;

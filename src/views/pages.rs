@@ -55,7 +55,49 @@ pub struct AccountPage {
     pub username: String,
     pub role: Role,
     pub sessions: Vec<SessionRow>,
+    pub totp: TotpView,
     pub errors: FormErrors,
+}
+
+/// The two-factor section of the account page.
+pub enum TotpView {
+    Off,
+    /// Enrolment started: the secret to type (the QR code is its own route).
+    Pending {
+        secret: String,
+    },
+    On {
+        recovery_codes_left: i64,
+    },
+}
+
+/// New recovery codes, shown once.
+#[derive(Template)]
+#[template(path = "account/recovery_codes.html")]
+pub struct RecoveryCodesPage {
+    pub chrome: Chrome,
+    pub codes: Vec<String>,
+    /// True right after TOTP was turned on.
+    pub first: bool,
+}
+
+/// The second step of a login.
+#[derive(Template)]
+#[template(path = "auth/mfa.html")]
+pub struct MfaPage {
+    pub chrome: Chrome,
+    pub error: Option<String>,
+}
+
+/// Re-authentication before a sensitive action.
+#[derive(Template)]
+#[template(path = "auth/reauth.html")]
+pub struct ReauthPage {
+    pub chrome: Chrome,
+    pub username: String,
+    pub next: String,
+    pub second_factor: bool,
+    pub error: Option<String>,
 }
 
 #[derive(Template)]

@@ -41,11 +41,14 @@ pub struct AdminUserRow {
     pub created: String,
     pub last_login: String,
     pub is_me: bool,
+    /// TOTP is on.
+    pub totp: bool,
 }
 
 impl AdminUserRow {
-    pub fn new(user: User, viewer_id: i32) -> Self {
+    pub fn new(user: User, viewer_id: i32, totp: bool) -> Self {
         AdminUserRow {
+            totp,
             is_me: user.id == viewer_id,
             id: user.id,
             username: user.username,

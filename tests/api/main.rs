@@ -12,6 +12,7 @@ mod helpers;
 mod limits;
 mod login;
 mod metrics;
+mod mfa;
 mod pages;
 mod register;
 mod session_core;

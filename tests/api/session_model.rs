@@ -103,6 +103,9 @@ const SETTINGS: &[(&str, &str)] = &[
     ("REFRESH_TOKEN_TTL", "3600"),
     ("REFRESH_REUSE_GRACE", "10"),
     ("LOGIN_MAX_FAILURES", "1000000"),
+    // The model is of sessions, not of re-authentication (tests/api/mfa.rs):
+    // its admin acts however long ago it logged in.
+    ("REAUTH_WINDOW", "86400"),
 ];
 
 const USERS: [&str; 4] = ["alice", "bob", "carol", "root"];
