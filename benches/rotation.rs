@@ -54,7 +54,7 @@ fn main() {
         .collect();
 
     let rotate = |c: &mut DbConn, id: &str, generation: &mut i64| {
-        let row = sessions::rotate(c, id, user.id, *generation, now, now + ttl)?;
+        let row = sessions::rotate(c, id, user.id, *generation, now, now + ttl, 30 * 24 * 3600)?;
         let user = users::find(c, user.id)?;
         let (row, _user) = row.zip(user).expect("the current generation rotates");
         *generation = row.generation;

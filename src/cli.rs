@@ -82,7 +82,8 @@ fn read_password() -> Result<String, String> {
 fn accounts(config: &Config) -> Result<Accounts, String> {
     let db = Db::open(&config.database_url).map_err(|e| e.to_string())?;
     let secret = startup::resolve_secret(config, &db).map_err(|e| e.to_string())?;
-    let keys = TokenKeys::new(secret.bytes(), Arc::new(SystemClock))
+    let previous: Vec<&[u8]> = config.jwt_previous_keys.iter().map(|k| k.bytes()).collect();
+    let keys = TokenKeys::with_previous(secret.bytes(), &previous, Arc::new(SystemClock))
         .map_err(|e| format!("invalid setting JWT_SECRET_KEY: {e}"))?;
     Accounts::new(db, keys, Arc::new(SystemClock), &startup::settings(config))
         .map_err(|e| e.to_string())

@@ -10,6 +10,9 @@ use crate::domain::IpNet;
 
 /// Shortest HMAC key accepted: HS256 wants at least the hash size.
 pub const MIN_SECRET_BYTES: usize = 32;
+/// Shortest `SESSION_KEY`: the cookie session signs and encrypts with it
+/// (actix's `Key` wants 64 bytes).
+pub const MIN_SESSION_KEY_BYTES: usize = 64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AppEnv {
@@ -109,6 +112,14 @@ pub struct Config {
     pub app_env: AppEnv,
     /// `None` in development when unset: startup generates and keeps one.
     pub jwt_secret: Option<JwtSecret>,
+    /// Earlier JWT keys that still verify (`JWT_PREVIOUS_KEYS`).
+    pub jwt_previous_keys: Vec<JwtSecret>,
+    /// The cookie session's key (`SESSION_KEY`); `None` in development when
+    /// unset: startup generates and keeps one.
+    pub session_key: Option<JwtSecret>,
+    /// Seconds after its login when a session ends, however often it is
+    /// refreshed (`SESSION_MAX_LIFETIME`).
+    pub session_max_lifetime: i64,
     pub access_token_ttl: i64,
     pub refresh_token_ttl: i64,
     pub refresh_reuse_grace: i64,
@@ -199,6 +210,52 @@ impl Config {
             None => None,
         };
 
+        let jwt_previous_keys = match get("JWT_PREVIOUS_KEYS") {
+            None => Vec::new(),
+            Some(raw) => raw
+                .split(',')
+                .map(str::trim)
+                .filter(|k| !k.is_empty())
+                .map(|k| {
+                    if k.len() < MIN_SECRET_BYTES {
+                        Err(bad(
+                            "JWT_PREVIOUS_KEYS",
+                            format!("every key must be at least {MIN_SECRET_BYTES} bytes"),
+                        ))
+                    } else {
+                        Ok(JwtSecret(k.as_bytes().to_vec()))
+                    }
+                })
+                .collect::<Result<_, _>>()?,
+        };
+
+        let session_key = match get("SESSION_KEY") {
+            Some(key) if key.len() >= MIN_SESSION_KEY_BYTES => Some(JwtSecret(key.into_bytes())),
+            Some(_) => {
+                return Err(bad(
+                    "SESSION_KEY",
+                    format!("must be at least {MIN_SESSION_KEY_BYTES} bytes"),
+                ));
+            }
+            None if production => {
+                return Err(bad(
+                    "SESSION_KEY",
+                    format!(
+                        "must be set in production (at least {MIN_SESSION_KEY_BYTES} random bytes, not the JWT key)"
+                    ),
+                ));
+            }
+            None => None,
+        };
+        if let (Some(session), Some(jwt)) = (&session_key, &jwt_secret)
+            && session.bytes() == jwt.bytes()
+        {
+            return Err(bad(
+                "SESSION_KEY",
+                "must differ from JWT_SECRET_KEY, so the two can be rotated apart",
+            ));
+        }
+
         let number =
             |key: &'static str, default: i64, min: i64, max: i64| -> Result<i64, ConfigError> {
                 match get(key) {
@@ -284,6 +341,9 @@ impl Config {
             ),
             app_env,
             jwt_secret,
+            jwt_previous_keys,
+            session_key,
+            session_max_lifetime: number("SESSION_MAX_LIFETIME", 30 * day, 60, 3650 * day)?,
             access_token_ttl: number("ACCESS_TOKEN_TTL", 900, 1, day)?,
             refresh_token_ttl: number("REFRESH_TOKEN_TTL", 14 * day, 1, 365 * day)?,
             refresh_reuse_grace: number("REFRESH_REUSE_GRACE", 10, 0, 300)?,
@@ -427,12 +487,62 @@ mod tests {
         ])
         .unwrap_err();
         assert_eq!(err.var, "JWT_SECRET_KEY");
-        let ok = config(&[
+        let err = config(&[
             ("APP_ENV", "production"),
             ("JWT_SECRET_KEY", &"k".repeat(32)),
         ])
+        .unwrap_err();
+        assert_eq!(
+            err.var, "SESSION_KEY",
+            "production needs its own session key"
+        );
+        let err = config(&[
+            ("APP_ENV", "production"),
+            ("JWT_SECRET_KEY", &"k".repeat(32)),
+            ("SESSION_KEY", &"s".repeat(63)),
+        ])
+        .unwrap_err();
+        assert_eq!(err.var, "SESSION_KEY");
+        let err = config(&[
+            ("APP_ENV", "production"),
+            ("JWT_SECRET_KEY", &"k".repeat(64)),
+            ("SESSION_KEY", &"k".repeat(64)),
+        ])
+        .unwrap_err();
+        assert_eq!(err.var, "SESSION_KEY", "not the JWT key again");
+        let ok = config(&[
+            ("APP_ENV", "production"),
+            ("JWT_SECRET_KEY", &"k".repeat(32)),
+            ("SESSION_KEY", &"s".repeat(64)),
+        ])
         .unwrap();
         assert!(ok.cookie_secure, "production defaults to Secure cookies");
+    }
+
+    #[test]
+    fn previous_keys_and_the_origin_are_checked() {
+        let c = config(&[(
+            "JWT_PREVIOUS_KEYS",
+            &format!("{}, {}", "a".repeat(32), "b".repeat(40)),
+        )])
+        .unwrap();
+        assert_eq!(c.jwt_previous_keys.len(), 2);
+        let err = config(&[("JWT_PREVIOUS_KEYS", "short")]).unwrap_err();
+        assert_eq!(err.var, "JWT_PREVIOUS_KEYS");
+        let c = config(&[]).unwrap();
+        assert_eq!(c.public_origin.as_str(), "http://localhost:8080/");
+        assert_eq!(c.webauthn_rp_id, "localhost");
+        assert_eq!(c.session_max_lifetime, 30 * 24 * 3600);
+        let err = config(&[("PUBLIC_ORIGIN", "https://evil.example")]).unwrap_err();
+        assert_eq!(err.var, "PUBLIC_ORIGIN", "not the relying party's domain");
+        let err = config(&[("PUBLIC_ORIGIN", "localhost:8080")]).unwrap_err();
+        assert_eq!(err.var, "PUBLIC_ORIGIN");
+        let ok = config(&[
+            ("WEBAUTHN_RP_ID", "example.com"),
+            ("PUBLIC_ORIGIN", "https://app.example.com/"),
+        ])
+        .unwrap();
+        assert_eq!(ok.public_origin.as_str(), "https://app.example.com/");
     }
 
     #[test]

@@ -31,6 +31,8 @@ use crate::{
 
 /// Name of the actix-session cookie (CSRF token, flash messages).
 pub const SESSION_COOKIE: &str = "portcullis_session";
+/// Its name with `COOKIE_SECURE` on (reference §3).
+pub const HOST_SESSION_COOKIE: &str = "__Host-portcullis_session";
 
 /// How often expired refresh tokens are pruned while the server runs.
 const PRUNE_EVERY: Duration = Duration::from_secs(60 * 60);
@@ -78,8 +80,9 @@ impl Application {
         measure_skew(&db, &skewed);
         let clock: SharedClock = skewed.clone();
         let secret = resolve_secret(&config, &db)?;
-        let keys = TokenKeys::new(secret.bytes(), clock.clone())?;
-        let session_key = Key::derive_from(secret.bytes());
+        let previous: Vec<&[u8]> = config.jwt_previous_keys.iter().map(|k| k.bytes()).collect();
+        let keys = TokenKeys::with_previous(secret.bytes(), &previous, clock.clone())?;
+        let session_key = resolve_session_key(&config, &db)?;
 
         let listener = TcpListener::bind(config.bind_addr).map_err(|e| {
             anyhow::anyhow!("invalid setting BIND_ADDR ({}): {e}", config.bind_addr)
@@ -113,7 +116,16 @@ impl Application {
         let server = HttpServer::new(move || {
             let session =
                 SessionMiddleware::builder(CookieSessionStore::default(), session_key.clone())
-                    .cookie_name(SESSION_COOKIE.into())
+                    .cookie_name(
+                        if secure {
+                            HOST_SESSION_COOKIE
+                        } else {
+                            SESSION_COOKIE
+                        }
+                        .into(),
+                    )
+                    .cookie_path("/".into())
+                    .cookie_domain(None)
                     .cookie_secure(secure)
                     .cookie_http_only(true)
                     .cookie_same_site(SameSite::Lax)
@@ -126,6 +138,7 @@ impl Application {
             // the token cookies), then the handler.
             App::new()
                 .app_data(state.clone())
+                .app_data(web::Data::new(state.cookies.clone()))
                 .app_data(TrustedProxies(state.trusted_proxies.clone()))
                 .app_data(
                     web::JsonConfig::default()
@@ -229,6 +242,7 @@ pub fn settings(config: &Config) -> Settings {
         login_max_failures_per_ip: config.login_max_failures_per_ip,
         register_max_per_ip: config.register_max_per_ip,
         reauth_window: config.reauth_window,
+        session_max_lifetime: config.session_max_lifetime,
         webauthn_rp_id: config.webauthn_rp_id.clone(),
         public_origin: config.public_origin.clone(),
     }
@@ -264,28 +278,54 @@ async fn shutdown_signal() {
     }
 }
 
+/// A development key kept in the database (generated on first start, 64
+/// random bytes): every instance and every restart use the same one.
+fn stored_key(config: &Config, db: &Db, name: &'static str, min: usize) -> anyhow::Result<Vec<u8>> {
+    let key = db.blocking(|conn| {
+        if let Some(key) = db::secrets::get(conn, name)? {
+            return Ok(key);
+        }
+        use rand::RngExt;
+        let candidate: [u8; 64] = rand::rng().random();
+        Ok(db::secrets::get_or_insert(conn, name, &candidate)?)
+    })?;
+    if key.len() < min {
+        anyhow::bail!(
+            "invalid setting DATABASE_URL ({}): the stored development key {name} is too short",
+            config.database_url
+        );
+    }
+    Ok(key)
+}
+
+/// The cookie session's key: `SESSION_KEY`, or in development one generated
+/// on first start and kept in the database, like the JWT key. Independent of
+/// the JWT key, so either can be rotated alone.
+pub fn resolve_session_key(config: &Config, db: &Db) -> anyhow::Result<Key> {
+    let bytes = match &config.session_key {
+        Some(key) => key.bytes().to_vec(),
+        None => stored_key(
+            config,
+            db,
+            "session_key",
+            crate::config::MIN_SESSION_KEY_BYTES,
+        )?,
+    };
+    Key::try_from(bytes.as_slice()).map_err(|e| anyhow::anyhow!("invalid setting SESSION_KEY: {e}"))
+}
+
 /// The JWT key: `JWT_SECRET_KEY`, or in development one generated on first
 /// start and kept in the database so a restart logs nobody out.
 pub fn resolve_secret(config: &Config, db: &Db) -> anyhow::Result<JwtSecret> {
     if let Some(secret) = &config.jwt_secret {
         return Ok(secret.clone());
     }
-    const NAME: &str = "jwt_secret_key";
-    let key = db.blocking(|conn| {
-        if let Some(key) = db::secrets::get(conn, NAME)? {
-            return Ok(key);
-        }
-        use rand::RngExt;
-        let candidate: [u8; 64] = rand::rng().random();
-        Ok(db::secrets::get_or_insert(conn, NAME, &candidate)?)
-    })?;
-    if key.len() < crate::config::MIN_SECRET_BYTES {
-        anyhow::bail!(
-            "invalid setting DATABASE_URL ({}): the stored development key is too short; \
-             set JWT_SECRET_KEY",
-            config.database_url
-        );
-    }
+    let key = stored_key(
+        config,
+        db,
+        "jwt_secret_key",
+        crate::config::MIN_SECRET_BYTES,
+    )?;
     tracing::warn!(
         "JWT_SECRET_KEY is not set: using a generated development key stored in {}. \
          Set JWT_SECRET_KEY (32+ random bytes) before going to production.",

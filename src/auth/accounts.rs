@@ -37,6 +37,7 @@ pub struct Settings {
     pub login_max_failures_per_ip: u32,
     pub register_max_per_ip: u32,
     pub reauth_window: i64,
+    pub session_max_lifetime: i64,
     /// The passkey relying party and the site's origin (reference §8).
     pub webauthn_rp_id: String,
     pub public_origin: url::Url,
@@ -203,7 +204,10 @@ impl Accounts {
             throttle: Throttle::new(limits, clock, db.clone()),
             db,
             hasher,
-            issuer: Arc::new(Issuer::new(keys, settings.access_ttl, settings.refresh_ttl)),
+            issuer: Arc::new(
+                Issuer::new(keys, settings.access_ttl, settings.refresh_ttl)
+                    .with_max_lifetime(settings.session_max_lifetime),
+            ),
             reuse_grace: settings.reuse_grace,
             reauth_window: settings.reauth_window,
         })

@@ -45,7 +45,7 @@ pub fn start(
         created_at: now,
         last_used_at: now,
         rotated_at: now,
-        expires_at: now + issuer.refresh_ttl(),
+        expires_at: now + issuer.refresh_ttl().min(issuer.max_lifetime()),
         user_agent: client.user_agent.clone(),
         ip: client.ip.map(|ip| ip.to_string()).unwrap_or_default(),
         revoked_at: None,
@@ -92,8 +92,15 @@ pub fn rotate(
         return Ok(Err(Refused::Invalid));
     };
     let expires_at = now + issuer.refresh_ttl();
-    let rotated =
-        sessions::rotate_with_user(conn, &session_id, user_id, generation, now, expires_at)?;
+    let rotated = sessions::rotate_with_user(
+        conn,
+        &session_id,
+        user_id,
+        generation,
+        now,
+        expires_at,
+        issuer.max_lifetime(),
+    )?;
     let (current, user) = match rotated {
         Some(rotated) => rotated,
         None => match replayed(conn, user_id, &session_id, generation, reuse_grace, now)? {

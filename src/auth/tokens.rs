@@ -100,6 +100,7 @@ pub struct Issuer {
     keys: TokenKeys,
     access_ttl: i64,
     refresh_ttl: i64,
+    max_lifetime: i64,
 }
 
 impl Issuer {
@@ -108,7 +109,21 @@ impl Issuer {
             keys,
             access_ttl,
             refresh_ttl,
+            max_lifetime: i64::MAX / 4,
         }
+    }
+
+    /// Sessions end `seconds` after their login, however often they are
+    /// refreshed (`SESSION_MAX_LIFETIME`).
+    pub fn with_max_lifetime(self, seconds: i64) -> Self {
+        Self {
+            max_lifetime: seconds,
+            ..self
+        }
+    }
+
+    pub fn max_lifetime(&self) -> i64 {
+        self.max_lifetime
     }
 
     pub fn keys(&self) -> &TokenKeys {
@@ -193,8 +208,12 @@ const VERIFIED_CAPACITY: usize = 4096;
 
 /// The HMAC key in both forms plus the validation rules, built once.
 pub struct TokenKeys {
+    /// The current key: the only one that signs; its id goes in `kid`.
+    kid: String,
     encoding: EncodingKey,
-    decoding: DecodingKey,
+    /// Every key that verifies, by id: the current one first, then
+    /// `JWT_PREVIOUS_KEYS` (reference §4: key rotation).
+    decoding: Vec<(String, DecodingKey)>,
     validation: Validation,
     clock: SharedClock,
     /// Access tokens that passed full verification with this key, by their
@@ -205,8 +224,29 @@ pub struct TokenKeys {
     verified: Mutex<HashMap<String, Claims>>,
 }
 
+/// The `kid` of a key: an opaque id derived from it (the first 8 bytes of
+/// HMAC-SHA256 under the key of a fixed label, in hex), which names the key
+/// without revealing it.
+pub fn key_id(secret: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let Ok(mut mac) = Hmac::<sha2::Sha256>::new_from_slice(secret) else {
+        return String::new(); // HMAC takes any key length
+    };
+    mac.update(b"portcullis key id");
+    hex::encode(&mac.finalize().into_bytes()[..8])
+}
+
 impl TokenKeys {
     pub fn new(secret: &[u8], clock: SharedClock) -> Result<Self, jsonwebtoken::errors::Error> {
+        Self::with_previous(secret, &[], clock)
+    }
+
+    /// The current key plus earlier ones that still verify (never sign).
+    pub fn with_previous(
+        secret: &[u8],
+        previous: &[&[u8]],
+        clock: SharedClock,
+    ) -> Result<Self, jsonwebtoken::errors::Error> {
         super::hs256::install();
         let mut validation = Validation::new(Algorithm::HS256);
         validation.algorithms = vec![Algorithm::HS256];
@@ -217,9 +257,17 @@ impl TokenKeys {
         validation.validate_nbf = false;
         validation.validate_aud = false;
         validation.set_required_spec_claims(&["exp", "sub"]);
+        let mut decoding = vec![(key_id(secret), DecodingKey::from_secret(secret)?)];
+        for old in previous {
+            let id = key_id(old);
+            if decoding.iter().all(|(known, _)| *known != id) {
+                decoding.push((id, DecodingKey::from_secret(old)?));
+            }
+        }
         Ok(Self {
+            kid: key_id(secret),
             encoding: EncodingKey::from_secret(secret)?,
-            decoding: DecodingKey::from_secret(secret)?,
+            decoding,
             validation,
             clock,
             verified: Mutex::new(HashMap::new()),
@@ -227,7 +275,31 @@ impl TokenKeys {
     }
 
     pub fn encode(&self, claims: &Claims) -> Result<String, jsonwebtoken::errors::Error> {
-        encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
+        let header = Header {
+            kid: Some(self.kid.clone()),
+            ..Header::new(Algorithm::HS256)
+        };
+        encode(&header, claims, &self.encoding)
+    }
+
+    /// The `kid` of the signing key.
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// The key a token's header names: its `kid` among the known keys, or,
+    /// for a token without one (issued before tokens carried `kid`), the
+    /// current key. An unknown `kid` names none.
+    fn key_for(&self, token: &str) -> Option<&DecodingKey> {
+        let header = jsonwebtoken::decode_header(token).ok()?;
+        match header.kid {
+            None => self.decoding.first().map(|(_, key)| key),
+            Some(kid) => self
+                .decoding
+                .iter()
+                .find(|(known, _)| *known == kid)
+                .map(|(_, key)| key),
+        }
     }
 
     pub fn verify(&self, token: &str, expected: TokenType) -> Result<Claims, TokenError> {
@@ -265,13 +337,11 @@ impl TokenKeys {
 
     fn verify_fully(&self, token: &str, expected: TokenType) -> Result<Claims, TokenError> {
         use jsonwebtoken::errors::ErrorKind;
-        let data =
-            decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| {
-                match e.kind() {
-                    ErrorKind::ExpiredSignature => TokenError::Expired,
-                    _ => TokenError::Invalid,
-                }
-            })?;
+        let key = self.key_for(token).ok_or(TokenError::Invalid)?;
+        let data = decode::<Claims>(token, key, &self.validation).map_err(|e| match e.kind() {
+            ErrorKind::ExpiredSignature => TokenError::Expired,
+            _ => TokenError::Invalid,
+        })?;
         let claims = data.claims;
         let now = self.clock.now();
         let leeway = LEEWAY_SECONDS as i64;

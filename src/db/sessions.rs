@@ -2,7 +2,7 @@
 //! (refresh tokens issued before sessions became one row). What a row means
 //! for a presented token is decided in `auth::refresh`.
 
-use diesel::prelude::*;
+use diesel::{dsl::case_when, prelude::*};
 
 use super::DbConn;
 
@@ -28,7 +28,9 @@ pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<Session>> {
 
 /// The rotation: moves `id` from `generation` to the next one, if that is
 /// still its generation, it is live and its user is enabled. One statement,
-/// so of two concurrent uses of one token exactly one rotates.
+/// so of two concurrent uses of one token exactly one rotates. The new
+/// expiry is `expires_at`, but never later than `max_lifetime` seconds after
+/// the session's login (`SESSION_MAX_LIFETIME`).
 pub fn rotate(
     conn: &mut DbConn,
     id: &str,
@@ -36,6 +38,7 @@ pub fn rotate(
     generation: i64,
     now: i64,
     expires_at: i64,
+    max_lifetime: i64,
 ) -> QueryResult<Option<Session>> {
     // Every refresh runs this: on the concrete connection (`db::concrete`).
     super::concrete!(conn, c => {
@@ -55,7 +58,11 @@ pub fn rotate(
             s::generation.eq(s::generation + 1),
             s::last_used_at.eq(now),
             s::rotated_at.eq(now),
-            s::expires_at.eq(expires_at),
+            s::expires_at.eq(case_when(
+                (s::created_at + max_lifetime).lt(expires_at),
+                s::created_at + max_lifetime,
+            )
+            .otherwise(expires_at)),
         ))
         .returning(Session::as_returning())
         .get_result(c)
@@ -74,9 +81,11 @@ pub fn rotate_with_user(
     generation: i64,
     now: i64,
     expires_at: i64,
+    max_lifetime: i64,
 ) -> QueryResult<Option<(Session, User)>> {
     let DbConn::Pg(pg) = conn else {
-        let Some(session) = rotate(conn, id, user_id, generation, now, expires_at)? else {
+        let Some(session) = rotate(conn, id, user_id, generation, now, expires_at, max_lifetime)?
+        else {
             return Ok(None);
         };
         return Ok(super::users::find(conn, user_id)?.map(|user| (session, user)));
@@ -84,7 +93,8 @@ pub fn rotate_with_user(
     use diesel::sql_types::{BigInt, Integer, Text};
     let row: Option<Rotated> = diesel::sql_query(
         "UPDATE sessions AS s \
-            SET generation = s.generation + 1, last_used_at = $4, rotated_at = $4, expires_at = $5 \
+            SET generation = s.generation + 1, last_used_at = $4, rotated_at = $4, \
+                expires_at = LEAST($5, s.created_at + $6) \
            FROM users AS u \
           WHERE s.id = $1 AND s.user_id = $2 AND s.generation = $3 AND s.revoked_at IS NULL \
             AND s.expires_at > $4 AND u.id = s.user_id AND NOT u.disabled \
@@ -98,6 +108,7 @@ pub fn rotate_with_user(
     .bind::<BigInt, _>(generation)
     .bind::<BigInt, _>(now)
     .bind::<BigInt, _>(expires_at)
+    .bind::<BigInt, _>(max_lifetime)
     .get_result(pg)
     .optional()?;
     Ok(row.map(Rotated::split))

@@ -22,6 +22,11 @@ use crate::auth::tokens::TokenPair;
 
 pub const ACCESS: &str = "access_token";
 pub const REFRESH: &str = "refresh_token";
+/// The names with `COOKIE_SECURE` on: the `__Host-` prefix makes the browser
+/// insist on `Secure`, `Path=/` and no `Domain`, so a sibling subdomain
+/// cannot plant a token cookie (reference §3).
+pub const HOST_ACCESS: &str = "__Host-access_token";
+pub const HOST_REFRESH: &str = "__Host-refresh_token";
 
 /// What a response does to the browser's session.
 #[derive(Debug)]
@@ -64,10 +69,19 @@ pub struct CookiePolicy {
 }
 
 impl CookiePolicy {
+    /// The access and refresh cookies' names under this policy.
+    pub fn names(&self) -> (&'static str, &'static str) {
+        if self.secure {
+            (HOST_ACCESS, HOST_REFRESH)
+        } else {
+            (ACCESS, REFRESH)
+        }
+    }
+
     fn cookie(&self, name: &'static str, value: String, max_age: i64) -> Cookie<'static> {
         // Strict for the refresh cookie: a refresh is never triggered by
         // another site's link or form.
-        let same_site = if name == REFRESH {
+        let same_site = if name == self.names().1 {
             SameSite::Strict
         } else {
             SameSite::Lax
@@ -82,14 +96,15 @@ impl CookiePolicy {
     }
 
     fn set_cookies(&self, change: &SessionChange) -> [Cookie<'static>; 2] {
+        let (access, refresh) = self.names();
         match change {
             SessionChange::Opened(pair) | SessionChange::Rotated(pair) => [
-                self.cookie(ACCESS, pair.access_token.clone(), self.access_ttl),
-                self.cookie(REFRESH, pair.refresh_token.clone(), self.refresh_ttl),
+                self.cookie(access, pair.access_token.clone(), self.access_ttl),
+                self.cookie(refresh, pair.refresh_token.clone(), self.refresh_ttl),
             ],
             SessionChange::Ended | SessionChange::Dropped => [
-                self.cookie(ACCESS, String::new(), 0),
-                self.cookie(REFRESH, String::new(), 0),
+                self.cookie(access, String::new(), 0),
+                self.cookie(refresh, String::new(), 0),
             ],
         }
     }
@@ -132,7 +147,10 @@ pub(super) fn remove_token_cookies(headers: &mut header::HeaderMap) {
             .split(|b| *b == b'=')
             .next()
             .unwrap_or_default();
-        name.trim_ascii() == ACCESS.as_bytes() || name.trim_ascii() == REFRESH.as_bytes()
+        let name = name.trim_ascii();
+        [ACCESS, REFRESH, HOST_ACCESS, HOST_REFRESH]
+            .iter()
+            .any(|n| name == n.as_bytes())
     };
     if !headers.get_all(header::SET_COOKIE).any(is_token) {
         return;
@@ -148,12 +166,19 @@ pub(super) fn remove_token_cookies(headers: &mut header::HeaderMap) {
     }
 }
 
-/// The browser's refresh cookie, if it sent one.
+/// The token cookies' names for this app (the policy is app data).
+fn names(req: &HttpRequest) -> (&'static str, &'static str) {
+    req.app_data::<actix_web::web::Data<CookiePolicy>>()
+        .map_or((ACCESS, REFRESH), |p| p.names())
+}
+
+/// The browser's refresh cookie, if it sent one (under this app's name only:
+/// with `COOKIE_SECURE` on, a plain `refresh_token` is not ours).
 pub fn refresh_cookie(req: &HttpRequest) -> Option<String> {
-    req.cookie(REFRESH).map(|c| c.value().to_owned())
+    req.cookie(names(req).1).map(|c| c.value().to_owned())
 }
 
 /// The browser's access cookie, if it sent one.
 pub fn access_cookie(req: &HttpRequest) -> Option<String> {
-    req.cookie(ACCESS).map(|c| c.value().to_owned())
+    req.cookie(names(req).0).map(|c| c.value().to_owned())
 }

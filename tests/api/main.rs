@@ -9,6 +9,7 @@ mod cli;
 mod csrf;
 mod guard;
 mod helpers;
+mod keys;
 mod limits;
 mod login;
 mod metrics;

@@ -130,23 +130,27 @@ async fn token_cookies_have_exactly_the_contract_attributes() {
 }
 
 #[actix_web::test]
-async fn cookie_secure_adds_the_secure_attribute_everywhere() {
+async fn cookie_secure_adds_the_secure_attribute_and_the_host_prefix_everywhere() {
     let app = spawn_app_with(&[("COOKIE_SECURE", "true")]).await;
     // A client would not send Secure cookies back over plain http, so carry
     // the session cookie by hand and read the attributes from the headers.
     let page = app.client.get("/register").await;
     assert!(page.headers().contains_key("strict-transport-security"));
-    let session = set_cookie(&page, "portcullis_session").unwrap();
+    assert!(set_cookie(&page, "portcullis_session").is_none());
+    let session = set_cookie(&page, "__Host-portcullis_session").unwrap();
     assert!(session.has("secure"));
+    assert_eq!(session.get("path"), Some("/"));
+    assert!(!session.has("domain"));
     let token = meta_csrf(&page.text().await.unwrap()).unwrap();
-    let res = reqwest::Client::builder()
+    let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
-        .unwrap()
+        .unwrap();
+    let res = http
         .post(app.url("/register"))
         .header(
             header::COOKIE,
-            format!("portcullis_session={}", session.value),
+            format!("__Host-portcullis_session={}", session.value),
         )
         .form(&[
             ("username", "alice"),
@@ -159,8 +163,27 @@ async fn cookie_secure_adds_the_secure_attribute_everywhere() {
         .unwrap();
     assert_redirect_to(&res, "/protected");
     for name in ["access_token", "refresh_token"] {
-        assert!(set_cookie(&res, name).unwrap().has("secure"), "{name}");
+        assert!(
+            set_cookie(&res, name).is_none(),
+            "{name} without the prefix"
+        );
+        let cookie = set_cookie(&res, &format!("__Host-{name}")).unwrap();
+        assert!(cookie.has("secure"), "{name}");
+        assert_eq!(cookie.get("path"), Some("/"), "{name}");
+        assert!(!cookie.has("domain"), "{name}");
     }
+    // Only the prefixed names are read back: a plain `access_token` (which a
+    // sibling subdomain could plant) is not ours.
+    let access = set_cookie(&res, "__Host-access_token").unwrap().value;
+    let get = |cookie: String| {
+        http.get(app.url("/protected"))
+            .header(header::COOKIE, cookie)
+            .send()
+    };
+    let res = get(format!("__Host-access_token={access}")).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = get(format!("access_token={access}")).await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
 }
 
 #[actix_web::test]

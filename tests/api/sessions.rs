@@ -564,3 +564,26 @@ async fn logging_in_again_in_the_same_browser_replaces_its_session() {
     assert_redirect_to(&browser.login("alice", PASSWORD).await, "/protected");
     assert_eq!(live_sessions(&app, 1), 1, "one browser, one session");
 }
+
+#[actix_web::test]
+async fn a_session_ends_at_its_maximum_lifetime_however_often_it_is_refreshed() {
+    let app = spawn_app_with(&[
+        ("SESSION_MAX_LIFETIME", "3600"),
+        ("REFRESH_TOKEN_TTL", "1800"),
+        ("ACCESS_TOKEN_TTL", "600"),
+    ])
+    .await;
+    let (_, mut refresh) = app.api_user("alice").await;
+    for _ in 0..3 {
+        app.clock.advance(1000);
+        let res = app.bearer_post("/token/refresh", &refresh).await;
+        assert_eq!(res.status(), StatusCode::OK, "refreshed within its lifetime");
+        let pair: Value = res.json().await.unwrap();
+        refresh = pair["refresh_token"].as_str().unwrap().to_owned();
+    }
+    // 3000 s after the login: the refresh token's own TTL would reach 4800 s,
+    // but the session ends at 3600 s.
+    app.clock.advance(601);
+    let res = app.bearer_post("/token/refresh", &refresh).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "past SESSION_MAX_LIFETIME");
+}

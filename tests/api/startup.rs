@@ -107,6 +107,13 @@ fn production_refuses_to_start_without_a_long_enough_key() {
         let out = refuses(dir.path(), &env);
         assert!(String::from_utf8_lossy(&out.stderr).contains("JWT_SECRET_KEY"));
     }
+    // A long enough JWT key is not enough: the session key is separate.
+    let key = "k".repeat(48);
+    let out = refuses(
+        dir.path(),
+        &[("APP_ENV", "production"), ("JWT_SECRET_KEY", &key)],
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("SESSION_KEY"));
 }
 
 #[test]

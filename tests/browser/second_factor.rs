@@ -75,7 +75,11 @@ async fn a_user_sets_up_totp_logs_in_with_a_code_and_turns_it_off() {
     b.wait_for_path("/account").await;
     b.click("form[action='/account/totp/disable'] button").await;
     b.wait_for_path("/account").await;
-    assert!(b.text(".flash").await.contains("Two-factor authentication is off"));
+    assert!(
+        b.text(".flash")
+            .await
+            .contains("Two-factor authentication is off")
+    );
     b.find("form[action='/account/totp/start']").await;
     b.close().await;
 }
