@@ -1,4 +1,5 @@
-//! The command line: `serve` (the default), `create-admin NAME`, `promote NAME`.
+//! The command line: `serve` (the default), `create-admin NAME`, `promote
+//! NAME`, `reset-link NAME`.
 //! The admin commands go through the same `Accounts` as the server, on the
 //! same database file; WAL mode and the busy timeout let them run while a
 //! server has it open.
@@ -41,6 +42,12 @@ pub enum Command {
     },
     /// Give an existing user the admin role.
     Promote {
+        /// The user's username (any case).
+        name: String,
+    },
+    /// Print a one-time password-reset link for a user (24 hours; a new one
+    /// retires the previous one).
+    ResetLink {
         /// The user's username (any case).
         name: String,
     },
@@ -119,6 +126,17 @@ pub fn promote(config: &Config, name: &str) -> Result<String, String> {
     match block_on(accounts.promote(name))? {
         Ok(user) => Ok(format!("{} is now an admin", user.username)),
         Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Prints the link alone on stdout (for scripts); what it is goes to the
+/// caller's message.
+pub fn reset_link(config: &Config, name: &str) -> Result<String, String> {
+    let accounts = accounts(config)?;
+    match block_on(accounts.reset_link_for_name(name))? {
+        Ok(Some((_, token))) => Ok(accounts.public_url(&format!("/reset/{}", token.0))),
+        Ok(None) => Err(format!("no user named {name}")),
+        Err(e) => Err(format!("cannot create the link: {e}")),
     }
 }
 

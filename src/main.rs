@@ -16,13 +16,15 @@ fn main() -> ExitCode {
         Ok(config) => config,
         Err(e) => return fail(e),
     };
-    if let Err(e) = request_log::init(&config.log_filter) {
+    let serving = matches!(cli.command, None | Some(Command::Serve));
+    if let Err(e) = request_log::init(&config.log_filter, !serving) {
         return fail(e);
     }
     let outcome = match cli.command {
         None | Some(Command::Serve) => return serve(config),
         Some(Command::CreateAdmin { name }) => cli::create_admin(&config, &name),
         Some(Command::Promote { name }) => cli::promote(&config, &name),
+        Some(Command::ResetLink { name }) => cli::reset_link(&config, &name),
         Some(Command::BcryptTime { cost, rounds }) => cli::bcrypt_time(cost, rounds),
     };
     match outcome {

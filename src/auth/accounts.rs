@@ -181,6 +181,8 @@ pub struct Accounts {
     pub(super) throttle: Throttle,
     reuse_grace: i64,
     reauth_window: i64,
+    /// `PUBLIC_ORIGIN`, for links shown to people (reset links).
+    origin: url::Url,
 }
 
 impl Accounts {
@@ -210,6 +212,7 @@ impl Accounts {
             ),
             reuse_grace: settings.reuse_grace,
             reauth_window: settings.reauth_window,
+            origin: settings.public_origin.clone(),
         })
     }
 
@@ -477,6 +480,11 @@ impl Accounts {
             .await
     }
 
+    /// The absolute URL of a path of this site, under `PUBLIC_ORIGIN`.
+    pub fn public_url(&self, path: &str) -> String {
+        format!("{}{}", self.origin.as_str().trim_end_matches('/'), path)
+    }
+
     /// Whether an authentication at `auth_time` is recent enough for a
     /// sensitive action (`REAUTH_WINDOW`, reference §8).
     pub fn is_recent(&self, auth_time: i64) -> bool {
@@ -708,7 +716,8 @@ fn prune_in(conn: &mut DbConn, now: i64, longest_window: i64) -> Result<Option<u
     db::exclusively(conn, PRUNE_LOCK, |conn| {
         Ok(refresh::prune(conn, now)?
             + throttle::prune(conn, now, longest_window)?
-            + Accounts::prune_challenges(conn, now)?)
+            + Accounts::prune_challenges(conn, now)?
+            + crate::db::reset_links::prune(conn, now)?)
     })
 }
 

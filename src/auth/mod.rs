@@ -11,6 +11,7 @@ pub mod hs256;
 pub mod mfa;
 pub mod password;
 pub mod refresh;
+pub mod reset;
 pub mod throttle;
 pub mod tokens;
 

@@ -5,6 +5,7 @@
 
 pub mod limits;
 pub mod models;
+pub mod reset_links;
 pub mod schema;
 pub mod second_factor;
 pub mod secrets;

@@ -8,6 +8,22 @@ diesel::table! {
 }
 
 diesel::table! {
+    audit_events (id) {
+        id -> Integer,
+        at -> BigInt,
+        event -> Text,
+        actor_id -> Nullable<Integer>,
+        actor_name -> Text,
+        target_id -> Nullable<Integer>,
+        target_name -> Text,
+        ip -> Text,
+        user_agent -> Text,
+        session_id -> Nullable<Text>,
+        detail -> Text,
+    }
+}
+
+diesel::table! {
     legacy_refresh_tokens (jti) {
         jti -> Text,
         session_id -> Text,
@@ -54,6 +70,15 @@ diesel::table! {
         code_hash -> Text,
         created_at -> BigInt,
         used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    reset_links (user_id) {
+        user_id -> Integer,
+        token_hash -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
     }
 }
 
@@ -111,17 +136,20 @@ diesel::joinable!(legacy_refresh_tokens -> sessions (session_id));
 diesel::joinable!(mfa_challenges -> users (user_id));
 diesel::joinable!(passkeys -> users (user_id));
 diesel::joinable!(recovery_codes -> users (user_id));
+diesel::joinable!(reset_links -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(totp_secrets -> users (user_id));
 diesel::joinable!(webauthn_ceremonies -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     app_secrets,
+    audit_events,
     legacy_refresh_tokens,
     limit_counters,
     mfa_challenges,
     passkeys,
     recovery_codes,
+    reset_links,
     sessions,
     totp_secrets,
     users,

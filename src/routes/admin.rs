@@ -10,7 +10,7 @@ use crate::{
     auth::accounts::{AdminAction, AdminActionError},
     domain::{Role, UnknownRole, UserId},
     error::AppError,
-    views::{self, AdminPage, AdminUserRow},
+    views::{self, AdminPage, AdminUserRow, ResetLinkPage},
     web::{
         chrome::chrome,
         flash::{self, Level},
@@ -172,4 +172,25 @@ pub async fn disable_totp(
         AdminAction::DisableTotp,
     )
     .await
+}
+
+/// A one-time password-reset link for the user, shown once.
+pub async fn reset_link(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    RecentAdmin(admin): RecentAdmin,
+    path: web::Path<i32>,
+) -> Result<HttpResponse, AppError> {
+    let Some((username, token)) = state
+        .accounts
+        .reset_link_by_admin(&admin.identity, UserId(path.into_inner()))
+        .await?
+    else {
+        return Err(AppError::NotFound);
+    };
+    views::ok(&ResetLinkPage {
+        chrome: chrome(&req),
+        username,
+        link: state.accounts.public_url(&format!("/reset/{}", token.0)),
+    })
 }

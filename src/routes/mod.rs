@@ -12,6 +12,7 @@ mod no_api;
 mod pages;
 mod reauth;
 mod register;
+mod reset;
 mod static_files;
 mod token;
 
@@ -147,6 +148,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::resource("/admin/users/{id}/totp/disable")
             .route(json(no_api::admin))
             .route(web::post().to(admin::disable_totp)),
+    )
+    .service(
+        web::resource("/admin/users/{id}/reset-link")
+            .route(json(no_api::admin))
+            .route(web::post().to(admin::reset_link)),
+    )
+    .service(
+        web::resource("/reset/{token}")
+            .route(json(no_api::anyone))
+            .route(web::get().to(reset::form))
+            .route(web::post().to(reset::submit)),
     )
     .service(
         web::resource("/admin/users/{id}/sessions/end")

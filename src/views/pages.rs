@@ -81,6 +81,25 @@ pub struct RecoveryCodesPage {
     pub first: bool,
 }
 
+/// Setting a new password through a reset link.
+#[derive(Template)]
+#[template(path = "auth/reset.html")]
+pub struct ResetPage {
+    pub chrome: Chrome,
+    pub username: String,
+    pub token: String,
+    pub errors: FormErrors,
+}
+
+/// A new reset link, shown once to the admin who made it.
+#[derive(Template)]
+#[template(path = "admin/reset_link.html")]
+pub struct ResetLinkPage {
+    pub chrome: Chrome,
+    pub username: String,
+    pub link: String,
+}
+
 /// The second step of a login.
 #[derive(Template)]
 #[template(path = "auth/mfa.html")]

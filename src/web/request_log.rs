@@ -13,18 +13,27 @@ use actix_web::{
 use tracing_subscriber::EnvFilter;
 
 /// Installs the global subscriber. A bad filter is a settings error.
-pub fn init(filter: &str) -> Result<(), crate::config::ConfigError> {
+/// The server logs to stdout; the CLI's commands to stderr, so their stdout
+/// is only their answer (`portcullis reset-link NAME` prints the link).
+pub fn init(filter: &str, to_stderr: bool) -> Result<(), crate::config::ConfigError> {
     let filter = EnvFilter::try_new(filter).map_err(|e| crate::config::ConfigError {
         var: "RUST_LOG",
         reason: e.to_string(),
     })?;
-    // Colours only for a person at a terminal; a log file gets plain text.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
-    let _ = tracing_subscriber::fmt()
-        .with_ansi(ansi)
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(false)
-        .try_init();
+        .with_target(false);
+    // Colours only for a person at a terminal; a log file gets plain text.
+    let _ = if to_stderr {
+        builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_writer(std::io::stderr)
+            .try_init()
+    } else {
+        builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+            .try_init()
+    };
     Ok(())
 }
 

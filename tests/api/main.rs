@@ -16,6 +16,7 @@ mod metrics;
 mod mfa;
 mod pages;
 mod register;
+mod reset;
 mod session_core;
 mod session_model;
 mod sessions;

@@ -577,7 +577,11 @@ async fn a_session_ends_at_its_maximum_lifetime_however_often_it_is_refreshed() 
     for _ in 0..3 {
         app.clock.advance(1000);
         let res = app.bearer_post("/token/refresh", &refresh).await;
-        assert_eq!(res.status(), StatusCode::OK, "refreshed within its lifetime");
+        assert_eq!(
+            res.status(),
+            StatusCode::OK,
+            "refreshed within its lifetime"
+        );
         let pair: Value = res.json().await.unwrap();
         refresh = pair["refresh_token"].as_str().unwrap().to_owned();
     }
@@ -585,5 +589,9 @@ async fn a_session_ends_at_its_maximum_lifetime_however_often_it_is_refreshed() 
     // but the session ends at 3600 s.
     app.clock.advance(601);
     let res = app.bearer_post("/token/refresh", &refresh).await;
-    assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "past SESSION_MAX_LIFETIME");
+    assert_eq!(
+        res.status(),
+        StatusCode::UNAUTHORIZED,
+        "past SESSION_MAX_LIFETIME"
+    );
 }
