@@ -3,6 +3,7 @@
 //! synchronous queries per table. No actix types and no policy: what a row
 //! means is decided in `auth`.
 
+pub mod audit;
 pub mod limits;
 pub mod models;
 pub mod reset_links;

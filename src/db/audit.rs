@@ -1,0 +1,99 @@
+//! Queries on `audit_events` (reference §9). What to record is decided in
+//! `auth::audit`; this appends, lists and prunes.
+
+use diesel::prelude::*;
+
+use super::{DbConn, schema::audit_events as a};
+
+/// An event as stored.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = a, check_for_backend(crate::db::MultiBackend))]
+pub struct Row {
+    pub id: i32,
+    pub at: i64,
+    pub event: String,
+    pub actor_id: Option<i32>,
+    pub actor_name: String,
+    pub target_id: Option<i32>,
+    pub target_name: String,
+    pub ip: String,
+    pub user_agent: String,
+    pub session_id: Option<String>,
+    pub detail: String,
+}
+
+/// An event to append.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = a)]
+pub struct NewRow {
+    pub at: i64,
+    pub event: String,
+    pub actor_id: Option<i32>,
+    pub actor_name: String,
+    pub target_id: Option<i32>,
+    pub target_name: String,
+    pub ip: String,
+    pub user_agent: String,
+    pub session_id: Option<String>,
+    pub detail: String,
+}
+
+pub fn insert(conn: &mut DbConn, row: &NewRow) -> QueryResult<()> {
+    diesel::insert_into(a::table)
+        .values(row)
+        .execute(conn)
+        .map(drop)
+}
+
+/// Which events a listing shows.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Events whose actor or target is this user.
+    pub user_id: Option<i32>,
+    pub event: Option<String>,
+    /// Only events with a smaller id (the next page).
+    pub before: Option<i32>,
+    /// Only events at or after this time.
+    pub since: Option<i64>,
+}
+
+/// Newest first, at most `limit`.
+pub fn newest(conn: &mut DbConn, filter: &Filter, limit: i64) -> QueryResult<Vec<Row>> {
+    let mut query = a::table.select(Row::as_select()).into_boxed();
+    if let Some(user) = filter.user_id {
+        query = query.filter(a::actor_id.eq(user).or(a::target_id.eq(user)));
+    }
+    if let Some(event) = &filter.event {
+        query = query.filter(a::event.eq(event.clone()));
+    }
+    if let Some(before) = filter.before {
+        query = query.filter(a::id.lt(before));
+    }
+    if let Some(since) = filter.since {
+        query = query.filter(a::at.ge(since));
+    }
+    query.order(a::id.desc()).limit(limit).load(conn)
+}
+
+/// Oldest first, every matching event (the CLI).
+pub fn oldest_first(conn: &mut DbConn, filter: &Filter) -> QueryResult<Vec<Row>> {
+    let mut rows = newest(conn, filter, i64::MAX)?;
+    rows.reverse();
+    Ok(rows)
+}
+
+/// Whether the user has logged in before from this user agent.
+pub fn known_device(conn: &mut DbConn, user_id: i32, user_agent: &str) -> QueryResult<bool> {
+    a::table
+        .filter(a::target_id.eq(user_id))
+        .filter(a::event.eq("login_succeeded"))
+        .filter(a::user_agent.eq(user_agent))
+        .count()
+        .get_result::<i64>(conn)
+        .map(|n| n > 0)
+}
+
+/// Deletes events older than `before`.
+pub fn prune(conn: &mut DbConn, before: i64) -> QueryResult<usize> {
+    diesel::delete(a::table.filter(a::at.lt(before))).execute(conn)
+}
