@@ -8,6 +8,7 @@
 
 pub mod accounts;
 pub mod hs256;
+pub mod passkeys;
 pub mod password;
 pub mod refresh;
 pub mod throttle;

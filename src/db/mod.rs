@@ -5,6 +5,7 @@
 
 pub mod limits;
 pub mod models;
+pub mod passkeys;
 pub mod schema;
 pub mod secrets;
 pub mod sessions;
