@@ -11,7 +11,7 @@ use crate::{
     auth::{Identity, accounts::PasswordChangeError},
     domain::SessionId,
     error::AppError,
-    views::{self, AccountPage, FormErrors, SessionRow},
+    views::{self, AccountPage, FormErrors, PasskeyRow, SessionRow},
     web::{
         chrome::chrome,
         flash::{self, Level},
@@ -53,6 +53,13 @@ async fn render(
         .into_iter()
         .map(|s| SessionRow::new(s, identity))
         .collect();
+    let passkeys = state
+        .accounts
+        .passkeys_of(identity.user_id)
+        .await?
+        .into_iter()
+        .map(PasskeyRow::new)
+        .collect();
     views::render(
         status,
         &AccountPage {
@@ -61,6 +68,7 @@ async fn render(
             role: identity.role,
             sessions,
             errors,
+            passkeys,
         },
     )
 }

@@ -6,7 +6,7 @@ use askama::Template;
 use super::{
     forms::{FormErrors, Limits},
     layout::Chrome,
-    rows::{AdminUserRow, SessionRow},
+    rows::{AdminUserRow, PasskeyRow, SessionRow},
 };
 use crate::domain::Role;
 
@@ -56,6 +56,7 @@ pub struct AccountPage {
     pub role: Role,
     pub sessions: Vec<SessionRow>,
     pub errors: FormErrors,
+    pub passkeys: Vec<PasskeyRow>,
 }
 
 #[derive(Template)]
