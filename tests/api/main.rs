@@ -13,6 +13,7 @@ mod limits;
 mod login;
 mod metrics;
 mod pages;
+mod passkeys;
 mod register;
 mod session_core;
 mod session_model;
