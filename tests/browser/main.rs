@@ -13,3 +13,4 @@ mod flows;
 #[path = "../api/helpers.rs"]
 mod helpers;
 mod pages;
+mod passkeys;
