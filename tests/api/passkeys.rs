@@ -231,6 +231,7 @@ async fn a_ceremony_is_taken_once_for_its_kind_and_user_within_300_seconds() {
         ceremony("fresh", Some(alice), "register"),
         ceremony("bobs", Some(alice), "register"),
         ceremony("kind", Some(alice), "register"),
+        ceremony("other-kind", Some(alice), "register"),
         ceremony("late", Some(alice), "register"),
         ceremony("login", None, "login"),
     ] {
@@ -244,8 +245,9 @@ async fn a_ceremony_is_taken_once_for_its_kind_and_user_within_300_seconds() {
     assert!(take(&mut conn, "fresh", "register", Some(alice), now + 299));
     assert!(!take(&mut conn, "fresh", "register", Some(alice), now + 299));
     assert!(!take(&mut conn, "bobs", "register", Some(bob), now));
-    assert!(!take(&mut conn, "kind", "login", None, now));
+    // Each refusal consumes the ceremony, so each case has its own.
     assert!(!take(&mut conn, "kind", "reauth", Some(alice), now));
+    assert!(!take(&mut conn, "other-kind", "login", None, now));
     assert!(!take(&mut conn, "late", "register", Some(alice), now + 300));
     assert!(!take(&mut conn, "login", "login", Some(alice), now));
     assert!(!take(&mut conn, "nothing", "login", None, now));
