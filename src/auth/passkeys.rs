@@ -186,10 +186,7 @@ impl Accounts {
         let ceremony = self
             .store_ceremony(Kind::Register, Some(user_id), state, name.0)
             .await?;
-        Ok(Challenge {
-            ceremony,
-            options,
-        })
+        Ok(Challenge { ceremony, options })
     }
 
     /// Finishes adding a passkey: the ceremony must be a live registration
@@ -200,7 +197,10 @@ impl Accounts {
         ceremony: &str,
         credential: serde_json::Value,
     ) -> Result<PasskeyInfo, PasskeyError> {
-        let Some(taken) = self.take_ceremony(Kind::Register, Some(user), ceremony).await? else {
+        let Some(taken) = self
+            .take_ceremony(Kind::Register, Some(user), ceremony)
+            .await?
+        else {
             return Err(refused("no such registration"));
         };
         let Ok(credential) = serde_json::from_value::<RegisterPublicKeyCredential>(credential)
@@ -221,7 +221,11 @@ impl Accounts {
         };
         let credential_id = credential_text(passkey.cred_id());
         let stored = serde_json::to_string(&passkey).map_err(AppError::internal)?;
-        let (handle, name, now) = (registering.user_handle.to_string(), taken.name, self.issuer.now());
+        let (handle, name, now) = (
+            registering.user_handle.to_string(),
+            taken.name,
+            self.issuer.now(),
+        );
         let info_name = name.clone();
         let added = self
             .db
@@ -354,10 +358,7 @@ impl Accounts {
         let ceremony = self
             .store_ceremony(kind, user.map(|u| u.0), state, String::new())
             .await?;
-        Ok(Challenge {
-            ceremony,
-            options,
-        })
+        Ok(Challenge { ceremony, options })
     }
 
     /// The discoverable finish of a login or re-authentication: the
@@ -399,17 +400,19 @@ impl Accounts {
         if user.is_some_and(|u| u.0 != row.user_id) {
             return Err(refused("another user's passkey"));
         }
-        let mut passkey: Passkey = serde_json::from_str(&row.passkey).map_err(AppError::internal)?;
-        let result = match self
-            .webauthn
-            .finish_discoverable_authentication_v2(&credential, state, &passkey)
-        {
-            Ok(result) => result,
-            Err(e) => {
-                tracing::info!(user_id = row.user_id, error = %e, "passkey assertion refused");
-                return Err(PasskeyError::Refused);
-            }
-        };
+        let mut passkey: Passkey =
+            serde_json::from_str(&row.passkey).map_err(AppError::internal)?;
+        let result =
+            match self
+                .webauthn
+                .finish_discoverable_authentication_v2(&credential, state, &passkey)
+            {
+                Ok(result) => result,
+                Err(e) => {
+                    tracing::info!(user_id = row.user_id, error = %e, "passkey assertion refused");
+                    return Err(PasskeyError::Refused);
+                }
+            };
         passkey.update_credential(&result);
         let stored = serde_json::to_string(&passkey).map_err(AppError::internal)?;
         let (id, user_id, now) = (row.id, row.user_id, self.issuer.now());

@@ -55,7 +55,10 @@ pub fn of_user(conn: &mut DbConn, user_id: i32) -> QueryResult<Vec<PasskeyRow>> 
         .load(conn)
 }
 
-pub fn find_by_credential(conn: &mut DbConn, credential_id: &str) -> QueryResult<Option<PasskeyRow>> {
+pub fn find_by_credential(
+    conn: &mut DbConn,
+    credential_id: &str,
+) -> QueryResult<Option<PasskeyRow>> {
     p::table
         .filter(p::credential_id.eq(credential_id))
         .select(PasskeyRow::as_select())

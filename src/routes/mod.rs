@@ -118,7 +118,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .service(
         web::resource("/account/passkeys/register/finish")
-            .route(web::post().guard(face::Script).to(passkeys::register_finish))
+            .route(
+                web::post()
+                    .guard(face::Script)
+                    .to(passkeys::register_finish),
+            )
             .route(json(no_api::signed_in)),
     )
     .service(

@@ -183,7 +183,10 @@ async fn a_bogus_credential_is_refused_in_json_and_uses_up_the_ceremony() {
         assert_eq!(res.status(), StatusCode::BAD_REQUEST);
         assert!(json_of(res).await["error"].is_string());
     }
-    assert!(!ceremony_exists(&app, &ceremony), "taken by the first finish");
+    assert!(
+        !ceremony_exists(&app, &ceremony),
+        "taken by the first finish"
+    );
 
     let visitor = app.new_client();
     let start = json_of(script(&visitor, "/login/passkey/start", json!({})).await).await;
@@ -243,7 +246,13 @@ async fn a_ceremony_is_taken_once_for_its_kind_and_user_within_300_seconds() {
             .is_some()
     };
     assert!(take(&mut conn, "fresh", "register", Some(alice), now + 299));
-    assert!(!take(&mut conn, "fresh", "register", Some(alice), now + 299));
+    assert!(!take(
+        &mut conn,
+        "fresh",
+        "register",
+        Some(alice),
+        now + 299
+    ));
     assert!(!take(&mut conn, "bobs", "register", Some(bob), now));
     // Each refusal consumes the ceremony, so each case has its own.
     assert!(!take(&mut conn, "kind", "reauth", Some(alice), now));
@@ -266,7 +275,11 @@ async fn every_passkey_endpoint_refuses_a_request_without_the_csrf_header() {
                 assert_eq!(res.status(), StatusCode::FORBIDDEN, "{path} {csrf:?}");
                 assert!(set_cookie(&res, "access_token").is_none());
                 let body = json_of(res).await;
-                assert!(body["error"].as_str().is_some_and(|e| e.contains("expired")));
+                assert!(
+                    body["error"]
+                        .as_str()
+                        .is_some_and(|e| e.contains("expired"))
+                );
             }
         }
     }
@@ -315,7 +328,10 @@ async fn only_the_owner_renames_or_removes_a_passkey() {
     let id = planted_passkey(&app, user_id(&app, "alice"), "alices-key", "Laptop");
 
     let res = mallory
-        .post_form(&format!("/account/passkeys/{id}/rename"), &[("name", "pwned")])
+        .post_form(
+            &format!("/account/passkeys/{id}/rename"),
+            &[("name", "pwned")],
+        )
         .await;
     assert_redirect_to(&res, "/account");
     let res = mallory

@@ -82,7 +82,10 @@ pub async fn page(b: &Browser, name: &str) {
         "{name}: <meta name=csrf-token> with a token"
     );
     assert_eq!(s["styled"], Value::Array(vec![]), "{name}: no style=");
-    assert_eq!(s["scripts"], 0, "{name}: no inline <script>, none from elsewhere");
+    assert_eq!(
+        s["scripts"], 0,
+        "{name}: no inline <script>, none from elsewhere"
+    );
     assert!(
         s["cssRules"].as_u64().unwrap_or_default() > 20,
         "{name}: site.css applied under the CSP"

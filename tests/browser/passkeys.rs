@@ -157,7 +157,10 @@ async fn try_passkey_login(b: &Browser, base: &str) -> String {
         if !status.is_empty() && !status.starts_with("Follow") {
             return format!("refused: {status}");
         }
-        assert!(Instant::now() < deadline, "the passkey login did not finish");
+        assert!(
+            Instant::now() < deadline,
+            "the passkey login did not finish"
+        );
         actix_web::rt::time::sleep(Duration::from_millis(50)).await;
     }
 }
