@@ -96,6 +96,7 @@ impl Application {
                 refresh_ttl: config.refresh_token_ttl,
             },
             trusted_proxies: config.trusted_proxies.clone(),
+            public_origin: config.public_origin.origin().ascii_serialization(),
         });
         log_pruned(state.accounts.prune_now());
         spawn_pruner(state.clone(), db.clone(), skewed);

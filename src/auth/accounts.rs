@@ -179,6 +179,8 @@ pub struct Accounts {
     pub(super) hasher: Hasher,
     pub(super) issuer: Arc<Issuer>,
     pub(super) throttle: Throttle,
+    /// The passkey relying party (`auth::passkeys`).
+    pub(super) webauthn: webauthn_rs::Webauthn,
     reuse_grace: i64,
     reauth_window: i64,
     /// `PUBLIC_ORIGIN`, for links shown to people (reset links).
@@ -202,8 +204,11 @@ impl Accounts {
             failure_window: settings.login_failure_window,
             max_registrations: settings.register_max_per_ip,
         };
+        let webauthn =
+            super::passkeys::relying_party(&settings.webauthn_rp_id, &settings.public_origin)?;
         Ok(Self {
             throttle: Throttle::new(limits, clock, db.clone()),
+            webauthn,
             db,
             hasher,
             issuer: Arc::new(

@@ -9,6 +9,7 @@
 pub mod accounts;
 pub mod hs256;
 pub mod mfa;
+pub mod passkeys;
 pub mod password;
 pub mod refresh;
 pub mod reset;

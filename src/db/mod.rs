@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod limits;
 pub mod models;
+pub mod passkeys;
 pub mod reset_links;
 pub mod schema;
 pub mod second_factor;

@@ -19,7 +19,7 @@ use crate::{
     },
     domain::SessionId,
     error::AppError,
-    views::{self, AccountPage, FormErrors, RecoveryCodesPage, SessionRow, TotpView},
+    views::{self, AccountPage, FormErrors, PasskeyRow, RecoveryCodesPage, SessionRow, TotpView},
     web::{
         chrome::chrome,
         flash::{self, Level},
@@ -76,6 +76,13 @@ async fn render(
             recovery_codes_left,
         },
     };
+    let passkeys = state
+        .accounts
+        .passkeys_of(identity.user_id)
+        .await?
+        .into_iter()
+        .map(PasskeyRow::new)
+        .collect();
     views::render(
         status,
         &AccountPage {
@@ -85,6 +92,7 @@ async fn render(
             sessions,
             totp,
             errors,
+            passkeys,
         },
     )
 }

@@ -10,6 +10,7 @@ mod login;
 mod mfa;
 mod no_api;
 mod pages;
+mod passkeys;
 mod reauth;
 mod register;
 mod reset;
@@ -164,6 +165,52 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::resource("/admin/users/{id}/sessions/end")
             .route(json(no_api::admin))
             .route(web::post().to(admin::end_sessions)),
+    )
+    // Passkeys (reference §8): the script's JSON (`face::Script`), then the
+    // account page's forms.
+    .service(
+        web::resource("/account/passkeys/register/start")
+            .route(web::post().guard(face::Script).to(passkeys::register_start))
+            .route(json(no_api::signed_in)),
+    )
+    .service(
+        web::resource("/account/passkeys/register/finish")
+            .route(
+                web::post()
+                    .guard(face::Script)
+                    .to(passkeys::register_finish),
+            )
+            .route(json(no_api::signed_in)),
+    )
+    .service(
+        web::resource("/login/passkey/start")
+            .route(web::post().guard(face::Script).to(passkeys::login_start))
+            .route(json(no_api::anyone)),
+    )
+    .service(
+        web::resource("/login/passkey/finish")
+            .route(web::post().guard(face::Script).to(passkeys::login_finish))
+            .route(json(no_api::anyone)),
+    )
+    .service(
+        web::resource("/reauth/passkey/start")
+            .route(web::post().guard(face::Script).to(passkeys::reauth_start))
+            .route(json(no_api::signed_in)),
+    )
+    .service(
+        web::resource("/reauth/passkey/finish")
+            .route(web::post().guard(face::Script).to(passkeys::reauth_finish))
+            .route(json(no_api::signed_in)),
+    )
+    .service(
+        web::resource("/account/passkeys/{id}/rename")
+            .route(json(no_api::signed_in))
+            .route(web::post().to(passkeys::rename)),
+    )
+    .service(
+        web::resource("/account/passkeys/{id}/remove")
+            .route(json(no_api::signed_in))
+            .route(web::post().to(passkeys::remove)),
     )
     .route("/static/{path:.*}", web::get().to(static_files::serve))
     .default_service(web::to(pages::not_found));

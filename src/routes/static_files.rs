@@ -1,4 +1,4 @@
-//! `/static/...`: CSS and images, compiled into the binary so it serves them
+//! `/static/...`: CSS, images and the passkey script, compiled into the binary so it serves them
 //! from any working directory.
 
 use actix_web::{HttpResponse, http::header, web};
@@ -21,6 +21,11 @@ const ASSETS: &[Asset] = &[
         path: "img/portcullis.svg",
         content_type: "image/svg+xml",
         body: include_bytes!("../../static/img/portcullis.svg"),
+    },
+    Asset {
+        path: "js/passkeys.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../static/js/passkeys.js"),
     },
 ];
 

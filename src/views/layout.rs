@@ -10,6 +10,8 @@ pub struct Chrome {
     pub user: Option<NavUser>,
     pub csrf_token: String,
     pub flashes: Vec<Flash>,
+    /// `PUBLIC_ORIGIN`: the passkey script shows its buttons only there.
+    pub public_origin: String,
 }
 
 pub struct NavUser {
@@ -26,6 +28,7 @@ impl Chrome {
             }),
             csrf_token,
             flashes,
+            public_origin: String::new(),
         }
     }
 
@@ -35,6 +38,7 @@ impl Chrome {
             user: None,
             csrf_token: String::new(),
             flashes: Vec::new(),
+            public_origin: String::new(),
         }
     }
 }

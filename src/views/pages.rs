@@ -6,7 +6,7 @@ use askama::Template;
 use super::{
     forms::{FormErrors, Limits},
     layout::Chrome,
-    rows::{AdminUserRow, SessionRow},
+    rows::{AdminUserRow, PasskeyRow, SessionRow},
 };
 use crate::domain::Role;
 
@@ -57,6 +57,7 @@ pub struct AccountPage {
     pub sessions: Vec<SessionRow>,
     pub totp: TotpView,
     pub errors: FormErrors,
+    pub passkeys: Vec<PasskeyRow>,
 }
 
 /// The two-factor section of the account page.

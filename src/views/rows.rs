@@ -1,7 +1,8 @@
-//! How rows of data are shown: sessions, users, timestamps, device names.
+//! How rows of data are shown: sessions, passkeys, users, timestamps,
+//! device names.
 
 use crate::{
-    auth::{Identity, accounts::SessionInfo},
+    auth::{Identity, accounts::SessionInfo, passkeys::PasskeyInfo},
     db::models::User,
     domain::Role,
 };
@@ -29,6 +30,24 @@ impl SessionRow {
             started: timestamp(session.started),
             last_used: timestamp(session.last_used),
             id: session.id.0,
+        }
+    }
+}
+
+pub struct PasskeyRow {
+    pub id: i32,
+    pub name: String,
+    pub created: String,
+    pub last_used: String,
+}
+
+impl PasskeyRow {
+    pub fn new(passkey: PasskeyInfo) -> Self {
+        PasskeyRow {
+            id: passkey.id,
+            name: passkey.name,
+            created: timestamp(passkey.created),
+            last_used: passkey.last_used.map_or_else(|| "never".into(), timestamp),
         }
     }
 }

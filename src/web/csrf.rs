@@ -6,6 +6,8 @@
 //! remembering to be. Requests with an `Authorization` header or a JSON body
 //! are exempt: the guard never authenticates those by cookie, and a
 //! cross-site page cannot send either without a CORS preflight we never grant.
+//! The exception to the exception is the passkey script (`Face::Script`):
+//! its JSON rides on the cookies, so it must send `X-CSRF-Token`.
 //! The token is renewed whenever the login state changes
 //! (`session_cookies::apply`), so a token seen before a login is refused after.
 
@@ -61,6 +63,9 @@ fn needs_check(req: &ServiceRequest) -> bool {
         Method::POST | Method::PUT | Method::PATCH | Method::DELETE
     );
     let headers = req.headers();
+    if Face::of_service(req) == Face::Script {
+        return state_changing;
+    }
     // An API request never rides on cookies (the guard ignores them for it),
     // so one that sends none has no ambient authority to abuse.
     let cookieless_api = Face::of_service(req).is_api() && !headers.contains_key(COOKIE);

@@ -43,7 +43,7 @@ impl ResponseError for Panicked {
 
     fn error_response(&self) -> HttpResponse {
         let mut res = match self.face {
-            Face::Api => HttpResponse::InternalServerError()
+            Face::Api | Face::Script => HttpResponse::InternalServerError()
                 .json(serde_json::json!({ "error": self.to_string() })),
             Face::Browser => views::error_page(
                 Chrome::anonymous(),
@@ -112,7 +112,7 @@ pub async fn render_errors(
             let redirect = redirect::see_other(&location);
             return Ok(ServiceResponse::new(req, keep_headers(&old, redirect)));
         }
-        // The API face is the error's own JSON, `reauth_required` included.
+        // The JSON faces get the error's own JSON, `reauth_required` included.
         return Ok(res);
     }
     // A refusal under load is expected and counted (metrics, one warning a
@@ -173,7 +173,7 @@ fn error_body(
         _ => fallback,
     });
     match face {
-        Face::Api => {
+        Face::Api | Face::Script => {
             let mut res = HttpResponse::build(status).json(serde_json::json!({ "error": message }));
             res.extensions_mut().insert(Rendered);
             res

@@ -65,7 +65,7 @@ pub async fn authenticate(
                 req.extensions_mut().insert(token);
             }
         }
-        Face::Browser => {
+        Face::Browser | Face::Script => {
             let access = session_cookies::access_cookie(req.request());
             match access.map(|t| state.accounts.verify_access(&t)) {
                 Some(Ok(identity)) => {
@@ -81,7 +81,7 @@ pub async fn authenticate(
     }
     let mut res = next.call(req).await?;
     match face {
-        Face::Browser => session_cookies::apply(&mut res, &state.cookies),
+        Face::Browser | Face::Script => session_cookies::apply(&mut res, &state.cookies),
         // API responses never set a token cookie, whatever a handler did.
         Face::Api => session_cookies::remove_token_cookies(res.response_mut().headers_mut()),
     }
@@ -132,7 +132,11 @@ async fn identity(req: &HttpRequest) -> Result<Option<Identity>, AppError> {
 
 /// The answer to a request that needs a user and has none.
 fn login_required(req: &HttpRequest) -> AppError {
-    if Face::of(req).is_api() {
+    let face = Face::of(req);
+    if face == Face::Script {
+        return AppError::Unauthorized("Please log in again.".into());
+    }
+    if face.is_api() {
         let message = match req.extensions().get::<Rejected>() {
             Some(Rejected(TokenError::Expired)) => "The access token has expired.",
             Some(Rejected(TokenError::WrongType)) => {

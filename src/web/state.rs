@@ -12,6 +12,9 @@ pub struct AppState {
     pub accounts: Accounts,
     pub cookies: CookiePolicy,
     pub trusted_proxies: Vec<IpNet>,
+    /// `PUBLIC_ORIGIN` as browsers write it (`location.origin`): where the
+    /// passkey buttons show.
+    pub public_origin: String,
 }
 
 impl AppState {

@@ -15,6 +15,7 @@ mod login;
 mod metrics;
 mod mfa;
 mod pages;
+mod passkeys;
 mod register;
 mod reset;
 mod session_core;

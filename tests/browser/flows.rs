@@ -266,7 +266,7 @@ async fn keyboard_focus_is_always_visible() {
     b.goto(&app.url("/login")).await;
 
     let focusable = b
-        .js("return document.querySelectorAll('a[href], button, input:not([type=hidden])').length;")
+        .js("return document.querySelectorAll('a[href]:not([hidden]), button:not([hidden]), input:not([type=hidden]):not([hidden])').length;")
         .await
         .as_u64()
         .expect("count");

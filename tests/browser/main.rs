@@ -13,4 +13,5 @@ mod flows;
 #[path = "../api/helpers.rs"]
 mod helpers;
 mod pages;
+mod passkeys;
 mod second_factor;
