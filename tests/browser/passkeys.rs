@@ -123,6 +123,12 @@ async fn passkey_button_hidden(b: &Browser) -> bool {
         == Value::Bool(true)
 }
 
+async fn passkey_reauth_hidden(b: &Browser) -> bool {
+    b.js("return document.querySelector(\"button[data-passkey='reauth']\").hidden;")
+        .await
+        == serde_json::Value::Bool(true)
+}
+
 async fn log_out(b: &Browser) {
     b.click("header form[action='/logout'] button").await;
     b.wait_for_path("/").await;
@@ -205,9 +211,23 @@ async fn a_passkey_added_on_the_account_page_signs_in_until_it_is_removed() {
     assert!(b.cookie_value("access_token").await.is_none());
     set_user_verified(&b, &authenticator, true).await;
 
-    // Removed, it no longer signs in (the authenticator still holds it).
+    // Removing it needs a recent authentication: later, the passkey itself
+    // confirms it is her on /reauth.
     b.login(&base, "alice", PASSWORD).await;
+    app.clock.advance(601);
     b.goto(&format!("{base}/account")).await;
+    b.click(".passkeys form[action$='/remove'] button").await;
+    b.wait_for_path("/reauth?next=%2Faccount").await;
+    assert!(!passkey_reauth_hidden(&b).await, "the passkey is offered");
+    audit::page(&b, "reauth-passkey").await;
+    b.find("button[data-passkey='reauth']")
+        .await
+        .click()
+        .await
+        .expect("click");
+    b.wait_for_path("/account").await;
+
+    // Removed, it no longer signs in (the authenticator still holds it).
     b.click(".passkeys form[action$='/remove'] button").await;
     wait_for_text(&b, ".flash", "has been removed").await;
     assert!(b.text(".passkeys").await.contains("No passkeys yet."));
