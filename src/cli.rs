@@ -45,6 +45,15 @@ pub enum Command {
         /// The user's username (any case).
         name: String,
     },
+    /// Print audit events as JSON lines, oldest first.
+    Audit {
+        /// Only events at or after this time (RFC 3339, e.g. 2026-12-01T00:00:00Z).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only events whose actor or target is this user.
+        #[arg(long)]
+        user: Option<String>,
+    },
     /// Print a one-time password-reset link for a user (24 hours; a new one
     /// retires the previous one).
     ResetLink {
@@ -138,6 +147,40 @@ pub fn reset_link(config: &Config, name: &str) -> Result<String, String> {
         Ok(None) => Err(format!("no user named {name}")),
         Err(e) => Err(format!("cannot create the link: {e}")),
     }
+}
+
+/// Every matching event, one JSON object per line, oldest first.
+pub fn audit(config: &Config, since: Option<&str>, user: Option<&str>) -> Result<String, String> {
+    let since = match since {
+        None => None,
+        Some(raw) => Some(
+            chrono::DateTime::parse_from_rfc3339(raw)
+                .map_err(|e| format!("invalid --since {raw:?}: {e} (expected RFC 3339)"))?
+                .timestamp(),
+        ),
+    };
+    let accounts = accounts(config)?;
+    let query = crate::auth::audit::Query {
+        user: user.map(str::to_owned),
+        since,
+        ..Default::default()
+    };
+    let entries = block_on(accounts.audit_export(query))?
+        .map_err(|e| format!("cannot read the audit log: {e}"))?;
+    let lines: Vec<String> = entries
+        .into_iter()
+        .map(|e| {
+            let time = chrono::DateTime::from_timestamp(e.at, 0)
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                .unwrap_or_default();
+            let mut value = serde_json::to_value(&e).unwrap_or_default();
+            if let Some(object) = value.as_object_mut() {
+                object.insert("time".into(), serde_json::Value::String(time));
+            }
+            value.to_string()
+        })
+        .collect();
+    Ok(lines.join("\n"))
 }
 
 /// Median wall time of `rounds` bcrypt hashes at `cost`, in seconds, one at a

@@ -120,6 +120,8 @@ pub struct Config {
     /// Seconds after its login when a session ends, however often it is
     /// refreshed (`SESSION_MAX_LIFETIME`).
     pub session_max_lifetime: i64,
+    /// Days audit events are kept (`AUDIT_RETENTION_DAYS`).
+    pub audit_retention_days: i64,
     pub access_token_ttl: i64,
     pub refresh_token_ttl: i64,
     pub refresh_reuse_grace: i64,
@@ -344,6 +346,7 @@ impl Config {
             jwt_previous_keys,
             session_key,
             session_max_lifetime: number("SESSION_MAX_LIFETIME", 30 * day, 60, 3650 * day)?,
+            audit_retention_days: number("AUDIT_RETENTION_DAYS", 365, 1, 36500)?,
             access_token_ttl: number("ACCESS_TOKEN_TTL", 900, 1, day)?,
             refresh_token_ttl: number("REFRESH_TOKEN_TTL", 14 * day, 1, 365 * day)?,
             refresh_reuse_grace: number("REFRESH_REUSE_GRACE", 10, 0, 300)?,

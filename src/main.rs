@@ -25,6 +25,9 @@ fn main() -> ExitCode {
         Some(Command::CreateAdmin { name }) => cli::create_admin(&config, &name),
         Some(Command::Promote { name }) => cli::promote(&config, &name),
         Some(Command::ResetLink { name }) => cli::reset_link(&config, &name),
+        Some(Command::Audit { since, user }) => {
+            cli::audit(&config, since.as_deref(), user.as_deref())
+        }
         Some(Command::BcryptTime { cost, rounds }) => cli::bcrypt_time(cost, rounds),
     };
     match outcome {

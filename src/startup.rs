@@ -244,6 +244,7 @@ pub fn settings(config: &Config) -> Settings {
         register_max_per_ip: config.register_max_per_ip,
         reauth_window: config.reauth_window,
         session_max_lifetime: config.session_max_lifetime,
+        audit_retention_days: config.audit_retention_days,
         webauthn_rp_id: config.webauthn_rp_id.clone(),
         public_origin: config.public_origin.clone(),
     }

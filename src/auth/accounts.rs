@@ -13,6 +13,7 @@ use diesel::Connection;
 
 use super::{
     Client, Identity, Method,
+    audit::{Event, Note},
     password::{self, Hasher, HasherLoad},
     refresh::{self, Refused},
     throttle::{self, Limits, Refusal, Throttle},
@@ -38,6 +39,7 @@ pub struct Settings {
     pub register_max_per_ip: u32,
     pub reauth_window: i64,
     pub session_max_lifetime: i64,
+    pub audit_retention_days: i64,
     /// The passkey relying party and the site's origin (reference §8).
     pub webauthn_rp_id: String,
     pub public_origin: url::Url,
@@ -185,6 +187,8 @@ pub struct Accounts {
     reauth_window: i64,
     /// `PUBLIC_ORIGIN`, for links shown to people (reset links).
     origin: url::Url,
+    /// Seconds audit events are kept.
+    audit_retention: i64,
 }
 
 impl Accounts {
@@ -218,6 +222,7 @@ impl Accounts {
             reuse_grace: settings.reuse_grace,
             reauth_window: settings.reauth_window,
             origin: settings.public_origin.clone(),
+            audit_retention: settings.audit_retention_days * 24 * 60 * 60,
         })
     }
 
@@ -322,6 +327,11 @@ impl Accounts {
                 tracing::warn!(client_ip = %ip, limit = refusal.kind(), "login refused: too many failures");
                 count_refusal(refusal);
                 metrics::counter!("portcullis_logins_total", "outcome" => "locked").increment(1);
+                self.note_detached(
+                    Note::new(Event::LoginLocked, self.now())
+                        .from(client)
+                        .detail(username),
+                );
                 return Ok(Login::Locked(refusal));
             }
         };
@@ -348,7 +358,7 @@ impl Accounts {
             Some(user) if valid && !user.disabled => {
                 self.follow_cost(&user, attempt).await;
                 if self.second_factor_on(user.id).await? {
-                    reserved.deferred();
+                    reserved.deferred().await;
                     return self.begin_second_step(user).await;
                 }
                 reserved.succeeded().await;
@@ -359,6 +369,13 @@ impl Accounts {
             known => {
                 reserved.failed();
                 metrics::counter!("portcullis_logins_total", "outcome" => "failed").increment(1);
+                let mut note = Note::new(Event::LoginFailed, self.now())
+                    .from(client)
+                    .detail(username);
+                if let Some(u) = &known {
+                    note = note.target(u.id, &u.username);
+                }
+                self.note_detached(note);
                 match known {
                     Some(u) => {
                         tracing::info!(user_id = u.id, disabled = u.disabled, client_ip = %ip, "login failed")
@@ -408,28 +425,59 @@ impl Accounts {
         replacing: Option<&str>,
     ) -> Result<TokenPair, AppError> {
         if let Some(old) = replacing {
-            self.logout(old).await?;
+            self.logout(client, old).await?;
         }
         let (user, client, now) = (user.clone(), client.clone(), self.now());
         let (issuer, methods) = (self.issuer.clone(), methods.to_vec());
         self.db
-            .write(move |conn| refresh::start(conn, &issuer, &user, &client, &methods, now))
+            .write(move |conn| {
+                let pair = refresh::start(conn, &issuer, &user, &client, &methods, now)?;
+                // "A new device logged in" is a login from a user agent this
+                // user never logged in from before.
+                let agent = super::audit::stored_user_agent(&client.user_agent);
+                let known = crate::db::audit::known_device(conn, user.id, &agent)?;
+                let how = Method::join(&methods);
+                Note::new(Event::LoginSucceeded, now)
+                    .from(&client)
+                    .user(user.id, &user.username)
+                    .session(pair.session_id.as_str())
+                    .detail(&if known {
+                        how
+                    } else {
+                        format!("{how}; new device")
+                    })
+                    .write(conn)?;
+                Ok(pair)
+            })
             .await
     }
 
     /// Verifies a refresh token and rotates it.
-    pub async fn refresh(&self, token: &str) -> Result<Refreshed, RefreshError> {
+    pub async fn refresh(&self, client: &Client, token: &str) -> Result<Refreshed, RefreshError> {
         let claims = self
             .issuer
             .keys()
             .verify(token, TokenType::Refresh)
             .map_err(|_| RefreshError::Refused)?;
         let (issuer, grace, now) = (self.issuer.clone(), self.reuse_grace, self.now());
+        let note = Note::new(Event::RefreshReuseDetected, now).from(client);
         // One statement when it rotates; a replay's look-ups and its
         // revocation each stand alone (`write_each`).
         let outcome = self
             .db
-            .write_each(move |conn| refresh::rotate(conn, &issuer, grace, &claims, now))
+            .write_each(move |conn| {
+                let outcome = refresh::rotate(conn, &issuer, grace, &claims, now)?;
+                if let Err(Refused::Reused {
+                    user_id,
+                    session_id,
+                }) = &outcome
+                {
+                    note.target(*user_id, &claims.username)
+                        .session(session_id)
+                        .write(conn)?;
+                }
+                Ok(outcome)
+            })
             .await?;
         let label = if outcome.is_ok() {
             "rotated"
@@ -454,14 +502,23 @@ impl Accounts {
 
     /// Ends the session a refresh token belongs to. `Ok(false)` when the
     /// token is not one of ours (invalid, expired, unknown).
-    pub async fn logout(&self, token: &str) -> Result<bool, AppError> {
+    pub async fn logout(&self, client: &Client, token: &str) -> Result<bool, AppError> {
         let Ok(claims) = self.issuer.keys().verify(token, TokenType::Refresh) else {
             return Ok(false);
         };
         let (now, user_id) = (self.now(), claims.sub.clone());
+        let note = Note::new(Event::Logout, now).from(client);
         let ended = self
             .db
-            .write(move |conn| refresh::end_by_token(conn, &claims, now))
+            .write(move |conn| {
+                let ended = refresh::end_by_token(conn, &claims, now)?;
+                if ended && let Some(identity) = claims.identity() {
+                    note.by(&identity)
+                        .target(identity.user_id.0, &identity.username)
+                        .write(conn)?;
+                }
+                Ok(ended)
+            })
             .await?;
         if ended {
             tracing::info!(user_id = %user_id, "logged out");
@@ -547,11 +604,27 @@ impl Accounts {
 
     /// Ends one of the user's own sessions; `false` if it was not a live
     /// session of theirs.
-    pub async fn end_session(&self, user: UserId, session: SessionId) -> Result<bool, AppError> {
-        let now = self.now();
+    pub async fn end_session(
+        &self,
+        client: &Client,
+        who: &Identity,
+        session: SessionId,
+    ) -> Result<bool, AppError> {
+        let (user, now) = (who.user_id, self.now());
+        let note = Note::new(Event::SessionEnded, now)
+            .from(client)
+            .by(who)
+            .target(user.0, &who.username)
+            .detail(&format!("session {}", session.as_str()));
         let ended = self
             .db
-            .write(move |conn| refresh::end(conn, user, &session, now))
+            .write(move |conn| {
+                let ended = refresh::end(conn, user, &session, now)?;
+                if ended {
+                    note.write(conn)?;
+                }
+                Ok(ended)
+            })
             .await?;
         if ended {
             tracing::info!(user_id = %user, "session ended from the account page");
@@ -560,11 +633,23 @@ impl Accounts {
     }
 
     /// Ends every session of the user ("log out everywhere").
-    pub async fn end_all_sessions(&self, user: UserId) -> Result<usize, AppError> {
-        let now = self.now();
+    pub async fn end_all_sessions(
+        &self,
+        client: &Client,
+        who: &Identity,
+    ) -> Result<usize, AppError> {
+        let (user, now) = (who.user_id, self.now());
+        let note = Note::new(Event::LogoutEverywhere, now)
+            .from(client)
+            .by(who)
+            .target(user.0, &who.username);
         let ended = self
             .db
-            .write(move |conn| refresh::end_all(conn, user, None, now))
+            .write(move |conn| {
+                let ended = refresh::end_all(conn, user, None, now)?;
+                note.write(conn)?;
+                Ok(ended)
+            })
             .await?;
         tracing::info!(user_id = %user, sessions = ended, "logged out everywhere");
         Ok(ended)
@@ -615,6 +700,10 @@ impl Accounts {
         reserved.succeeded().await;
         let new_hash = self.hasher.hash(new, client.connection).await?;
         let (keep, now) = (who.session_id.clone(), self.now());
+        let note = Note::new(Event::PasswordChanged, now)
+            .from(client)
+            .by(who)
+            .target(user_id.0, &user.username);
         let changed = self
             .db
             // One write transaction: the session is still live when it commits.
@@ -624,6 +713,7 @@ impl Accounts {
                 }
                 users::set_password_hash(conn, user_id.0, &new_hash)?;
                 refresh::end_all(conn, user_id, Some(&keep), now)?;
+                note.write(conn)?;
                 Ok(true)
             })
             .await?;
@@ -640,22 +730,34 @@ impl Accounts {
     /// target's username.
     pub async fn admin_act(
         &self,
+        client: &Client,
         actor: &Identity,
         target: UserId,
         action: AdminAction,
     ) -> Result<String, AdminActionError> {
         let (actor_id, actor_session, now) = (actor.user_id, actor.session_id.clone(), self.now());
+        let event = match action {
+            AdminAction::SetRole(_) => Event::RoleChanged,
+            AdminAction::Disable => Event::UserDisabled,
+            AdminAction::Enable => Event::UserEnabled,
+            AdminAction::EndSessions => Event::SessionsTerminated,
+            AdminAction::DisableTotp => Event::TotpDisabled,
+        };
+        let note = Note::new(event, now).from(client).by(actor);
         let outcome = self
             .db
             .write(move |conn| {
-                Ok(apply_admin_action(
-                    conn,
-                    actor_id,
-                    &actor_session,
-                    target,
-                    action,
-                    now,
-                ))
+                let done = apply_admin_action(conn, actor_id, &actor_session, target, action, now);
+                // Refusals are values: only an applied action is an event.
+                if let Ok(username) = &done {
+                    let note = note.target(target.0, username);
+                    match action {
+                        AdminAction::SetRole(role) => note.detail(&format!("role {role}")),
+                        _ => note,
+                    }
+                    .write(conn)?;
+                }
+                Ok(done)
             })
             .await?;
         match &outcome {
@@ -696,18 +798,18 @@ impl Accounts {
     /// instance of this database is pruning at this moment.
     pub async fn prune(&self) -> Result<Option<usize>, AppError> {
         let now = self.now();
-        let longest = self.throttle.longest_window();
+        let (longest, keep_audit) = (self.throttle.longest_window(), self.audit_retention);
         self.db
-            .write(move |conn| prune_in(conn, now, longest))
+            .write(move |conn| prune_in(conn, now, longest, keep_audit))
             .await
     }
 
     /// `prune` on this thread (start-up, before any request).
     pub fn prune_now(&self) -> Result<Option<usize>, AppError> {
         let now = self.now();
-        let longest = self.throttle.longest_window();
+        let (longest, keep_audit) = (self.throttle.longest_window(), self.audit_retention);
         self.db
-            .blocking(move |conn| conn.transaction(|conn| prune_in(conn, now, longest)))
+            .blocking(move |conn| conn.transaction(|conn| prune_in(conn, now, longest, keep_audit)))
     }
 }
 
@@ -717,12 +819,18 @@ const ADMIN_LOCK: i64 = 0x706f_7274_6164_6d6e;
 /// Advisory lock key of the pruning (any fixed number; "portcull" in ASCII).
 pub const PRUNE_LOCK: i64 = 0x706f_7274_6375_6c6c;
 
-fn prune_in(conn: &mut DbConn, now: i64, longest_window: i64) -> Result<Option<usize>, AppError> {
+fn prune_in(
+    conn: &mut DbConn,
+    now: i64,
+    longest_window: i64,
+    keep_audit: i64,
+) -> Result<Option<usize>, AppError> {
     db::exclusively(conn, PRUNE_LOCK, |conn| {
         Ok(refresh::prune(conn, now)?
             + throttle::prune(conn, now, longest_window)?
             + Accounts::prune_challenges(conn, now)?
-            + crate::db::reset_links::prune(conn, now)?)
+            + crate::db::reset_links::prune(conn, now)?
+            + crate::db::audit::prune(conn, now - keep_audit)?)
     })
 }
 

@@ -16,6 +16,7 @@ use totp_rs::{Algorithm, Builder, Secret};
 use super::{
     Client, Identity, Method,
     accounts::{Accounts, Login},
+    audit::{Event, Note},
     random_id,
     throttle::Refusal,
     tokens::TokenPair,
@@ -284,6 +285,9 @@ impl Accounts {
             }
         };
         let code = code.to_owned();
+        let used_recovery = Note::new(Event::RecoveryCodeUsed, now)
+            .from(client)
+            .user(user.id, &user.username);
         let checked = {
             let user = user.clone();
             self.db
@@ -291,6 +295,9 @@ impl Accounts {
                     let Some(method) = use_code(conn, &user, &code, now)? else {
                         return Ok(Some(None));
                     };
+                    if method == Method::RecoveryCode {
+                        used_recovery.write(conn)?;
+                    }
                     // The challenge goes with the code, in one transaction.
                     if !sf::use_challenge(conn, &hash, now)? {
                         return Ok(None);
@@ -303,11 +310,16 @@ impl Accounts {
             None => {
                 // A concurrent request completed this login first (with
                 // another valid code): this one is spent.
-                reserved.deferred();
+                reserved.deferred().await;
                 Ok(SecondStep::Expired)
             }
             Some(None) => {
                 reserved.failed();
+                self.note_detached(
+                    Note::new(Event::MfaFailed, now)
+                        .from(client)
+                        .target(user.id, &user.username),
+                );
                 tracing::info!(user_id = user.id, client_ip = %client_ip(client), "second factor failed");
                 metrics::counter!("portcullis_logins_total", "outcome" => "mfa_failed")
                     .increment(1);
@@ -397,6 +409,9 @@ impl Accounts {
         let codes = new_recovery_codes();
         let hashes: Vec<String> = codes.0.iter().map(|c| recovery_hash(c)).collect();
         let secret = pending.secret;
+        let note = Note::new(Event::TotpEnabled, now)
+            .from(client)
+            .user(user_id, &user.username);
         let enabled = self
             .db
             .write(move |conn| {
@@ -409,11 +424,12 @@ impl Accounts {
                     return Ok(false);
                 }
                 sf::replace_recovery_codes(conn, user_id, &hashes, now)?;
+                note.write(conn)?;
                 Ok(true)
             })
             .await?;
         if !enabled {
-            reserved.deferred();
+            reserved.deferred().await;
             return Ok(Err(CodeRefused::NotPending));
         }
         reserved.succeeded().await;
@@ -423,10 +439,21 @@ impl Accounts {
 
     /// Turns the user's own TOTP off (the web layer requires a recent
     /// authentication); `false` when it was off.
-    pub async fn disable_totp(&self, user_id: i32) -> Result<bool, AppError> {
+    pub async fn disable_totp(&self, client: &Client, who: &Identity) -> Result<bool, AppError> {
+        let user_id = who.user_id.0;
+        let note = Note::new(Event::TotpDisabled, self.now())
+            .from(client)
+            .by(who)
+            .target(user_id, &who.username);
         let removed = self
             .db
-            .write(move |conn| Ok(sf::remove_totp(conn, user_id)?))
+            .write(move |conn| {
+                let removed = sf::remove_totp(conn, user_id)?;
+                if removed {
+                    note.write(conn)?;
+                }
+                Ok(removed)
+            })
             .await?;
         if removed {
             tracing::info!(user_id, "TOTP turned off by the user");
@@ -437,11 +464,17 @@ impl Accounts {
     /// A new set of recovery codes, retiring the old; `None` when TOTP is off.
     pub async fn regenerate_recovery_codes(
         &self,
-        user_id: i32,
+        client: &Client,
+        who: &Identity,
     ) -> Result<Option<RecoveryCodes>, AppError> {
+        let user_id = who.user_id.0;
         let codes = new_recovery_codes();
         let hashes: Vec<String> = codes.0.iter().map(|c| recovery_hash(c)).collect();
         let now = self.now();
+        let note = Note::new(Event::RecoveryCodesRegenerated, now)
+            .from(client)
+            .by(who)
+            .target(user_id, &who.username);
         let done = self
             .db
             .write(move |conn| {
@@ -449,6 +482,7 @@ impl Accounts {
                     return Ok(false);
                 }
                 sf::replace_recovery_codes(conn, user_id, &hashes, now)?;
+                note.write(conn)?;
                 Ok(true)
             })
             .await?;
@@ -514,14 +548,29 @@ impl Accounts {
         let mut methods = vec![Method::Password];
         if self.second_factor_on(user_id).await? {
             let (code, now, checked) = (code.to_owned(), self.now(), user.clone());
+            let used_recovery = Note::new(Event::RecoveryCodeUsed, now).from(client).by(who);
             let method = self
                 .db
-                .write(move |conn| use_code(conn, &checked, &code, now))
+                .write(move |conn| {
+                    let method = use_code(conn, &checked, &code, now)?;
+                    if method == Some(Method::RecoveryCode) {
+                        used_recovery
+                            .target(checked.id, &checked.username)
+                            .write(conn)?;
+                    }
+                    Ok(method)
+                })
                 .await?;
             match method {
                 Some(method) => methods.push(method),
                 None => {
                     reserved.failed();
+                    self.note_detached(
+                        Note::new(Event::MfaFailed, now)
+                            .from(client)
+                            .by(who)
+                            .target(user_id, &user.username),
+                    );
                     tracing::info!(user_id, "re-authentication refused: wrong second factor");
                     return Ok(Reauth::WrongCode);
                 }

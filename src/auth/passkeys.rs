@@ -18,7 +18,10 @@ use webauthn_rs::prelude::{
 };
 use webauthn_rs_proto::{ResidentKeyRequirement, UserVerificationPolicy};
 
-use super::Accounts;
+use super::{
+    Accounts, Client, Identity,
+    audit::{Event, Note},
+};
 use crate::{
     db::{
         models::User,
@@ -193,10 +196,12 @@ impl Accounts {
     /// of this user's, and the credential must verify against it.
     pub async fn finish_passkey_registration(
         &self,
-        user: UserId,
+        client: &Client,
+        who: &Identity,
         ceremony: &str,
         credential: serde_json::Value,
     ) -> Result<PasskeyInfo, PasskeyError> {
+        let user = who.user_id;
         let Some(taken) = self
             .take_ceremony(Kind::Register, Some(user), ceremony)
             .await?
@@ -227,12 +232,18 @@ impl Accounts {
             self.issuer.now(),
         );
         let info_name = name.clone();
+        let note = Note::new(Event::PasskeyAdded, now)
+            .from(client)
+            .by(who)
+            .target(user.0, &who.username)
+            .detail(&name);
         let added = self
             .db
             .write(move |conn| {
                 if passkeys::find_by_credential(conn, &credential_id)?.is_some() {
                     return Ok(None);
                 }
+                note.write(conn)?;
                 passkeys::insert(
                     conn,
                     &NewPasskey {
@@ -332,10 +343,27 @@ impl Accounts {
     }
 
     /// Removes one of the user's passkeys; `false` if it is not theirs.
-    pub async fn remove_passkey(&self, user: UserId, id: i32) -> Result<bool, AppError> {
+    pub async fn remove_passkey(
+        &self,
+        client: &Client,
+        who: &Identity,
+        id: i32,
+    ) -> Result<bool, AppError> {
+        let user = who.user_id;
+        let note = Note::new(Event::PasskeyRemoved, self.issuer.now())
+            .from(client)
+            .by(who)
+            .target(user.0, &who.username);
         let removed = self
             .db
-            .write(move |conn| Ok(passkeys::remove(conn, user.0, id)?))
+            .write(move |conn| {
+                let name = passkeys::name_of(conn, user.0, id)?;
+                let removed = passkeys::remove(conn, user.0, id)?;
+                if removed {
+                    note.detail(&name.unwrap_or_default()).write(conn)?;
+                }
+                Ok(removed)
+            })
             .await?;
         if removed {
             tracing::info!(user_id = %user, passkey = id, "passkey removed");

@@ -5,7 +5,12 @@
 
 use sha2::{Digest, Sha256};
 
-use super::{Identity, accounts::Accounts, random_id, refresh};
+use super::{
+    Client, Identity,
+    accounts::Accounts,
+    audit::{Event, Note},
+    random_id, refresh,
+};
 use crate::{
     db::{reset_links, users},
     domain::{Password, PasswordError, UserId},
@@ -57,7 +62,10 @@ impl Accounts {
         let Some(user) = user else {
             return Ok(None);
         };
-        let token = self.new_reset_link(user.id).await?;
+        let note = Note::new(Event::PasswordResetLinkCreated, self.now())
+            .target(user.id, &user.username)
+            .detail("by the command line");
+        let token = self.new_reset_link(user.id, note).await?;
         Ok(Some((user.username, token)))
     }
 
@@ -65,6 +73,7 @@ impl Accounts {
     /// checks the role and a recent authentication); `None`: no such user.
     pub async fn reset_link_by_admin(
         &self,
+        client: &Client,
         admin: &Identity,
         target: UserId,
     ) -> Result<Option<(String, ResetToken)>, AppError> {
@@ -75,23 +84,22 @@ impl Accounts {
         let Some(user) = user else {
             return Ok(None);
         };
-        let token = self.new_reset_link(user.id).await?;
+        let note = Note::new(Event::PasswordResetLinkCreated, self.now())
+            .from(client)
+            .by(admin)
+            .target(user.id, &user.username);
+        let token = self.new_reset_link(user.id, note).await?;
         tracing::info!(admin_id = %admin.user_id, target_id = user.id, "password reset link created");
         Ok(Some((user.username, token)))
     }
 
-    async fn new_reset_link(&self, user_id: i32) -> Result<ResetToken, AppError> {
+    async fn new_reset_link(&self, user_id: i32, note: Note) -> Result<ResetToken, AppError> {
         let token = random_id();
         let (hashed, now) = (hash(&token), self.now());
         self.db
             .write(move |conn| {
-                Ok(reset_links::replace(
-                    conn,
-                    user_id,
-                    &hashed,
-                    now,
-                    now + RESET_TTL,
-                )?)
+                reset_links::replace(conn, user_id, &hashed, now, now + RESET_TTL)?;
+                note.write(conn)
             })
             .await?;
         Ok(ResetToken(token))
@@ -113,13 +121,22 @@ impl Accounts {
 
     /// Sets a new password through a link: validated like registration, the
     /// link used up and every session of the user ended, in one transaction.
-    pub async fn reset_password(&self, token: &str, new: &str) -> Result<String, ResetError> {
+    pub async fn reset_password(
+        &self,
+        client: &Client,
+        token: &str,
+        new: &str,
+    ) -> Result<String, ResetError> {
         let Some(username) = self.reset_link_user(token).await? else {
             return Err(ResetError::NotFound);
         };
         let password = Password::parse(new, &username).map_err(ResetError::Invalid)?;
         let new_hash = self.hasher.hash(password, None).await?;
         let (hashed, now) = (hash(token), self.now());
+        let (note, name) = (
+            Note::new(Event::PasswordReset, now).from(client),
+            username.clone(),
+        );
         let user_id = self
             .db
             .write(move |conn| {
@@ -131,6 +148,7 @@ impl Accounts {
                 }
                 users::set_password_hash(conn, user_id, &new_hash)?;
                 refresh::end_all(conn, UserId(user_id), None, now)?;
+                note.user(user_id, &name).write(conn)?;
                 Ok(Some(user_id))
             })
             .await?;

@@ -240,11 +240,24 @@ pub struct LoginAttempt {
 
 impl LoginAttempt {
     /// Neither a failure nor a success: a right password whose second factor
-    /// is still to come. The attempt is refunded, but the pair's count stays:
-    /// only a completed login clears it, so a known password cannot reset
-    /// the count of wrong codes.
-    pub fn deferred(self) {
-        drop(self);
+    /// is still to come. The attempt is refunded (before the answer, so the
+    /// next attempt sees it), but the pair's count stays: only a completed
+    /// login clears it, so a known password cannot reset the count of wrong
+    /// codes.
+    pub async fn deferred(mut self) {
+        self.settled = true;
+        let (pair, pair_window) = (std::mem::take(&mut self.pair), self.pair_window);
+        let (client, client_window) = (std::mem::take(&mut self.client), self.client_window);
+        let refunded = self
+            .db
+            .write(move |conn| {
+                limits::refund(conn, &pair, pair_window)?;
+                Ok(limits::refund(conn, &client, client_window)?)
+            })
+            .await;
+        if let Err(e) = refunded {
+            tracing::warn!(error = %e, "refunding a login counter failed");
+        }
     }
 
     /// A wrong password: the reservation stays counted.

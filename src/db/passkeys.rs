@@ -89,6 +89,16 @@ pub fn rename(conn: &mut DbConn, user_id: i32, id: i32, name: &str) -> QueryResu
         .map(|n| n == 1)
 }
 
+/// The name of one of the user's passkeys.
+pub fn name_of(conn: &mut DbConn, user_id: i32, id: i32) -> QueryResult<Option<String>> {
+    p::table
+        .filter(p::user_id.eq(user_id))
+        .filter(p::id.eq(id))
+        .select(p::name)
+        .first(conn)
+        .optional()
+}
+
 /// Removes one of the user's passkeys; `false` if it is not theirs.
 pub fn remove(conn: &mut DbConn, user_id: i32, id: i32) -> QueryResult<bool> {
     diesel::delete(p::table.filter(p::id.eq(id)).filter(p::user_id.eq(user_id)))

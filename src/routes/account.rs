@@ -197,11 +197,16 @@ pub async fn confirm_totp(
 
 /// Turns the user's own TOTP off (a recent authentication needed).
 pub async fn disable_totp(
+    req: HttpRequest,
     state: web::Data<AppState>,
     session: Session,
     RecentUser(user): RecentUser,
 ) -> Result<HttpResponse, AppError> {
-    if state.accounts.disable_totp(user.user.id).await? {
+    if state
+        .accounts
+        .disable_totp(&state.client(&req), &user.identity)
+        .await?
+    {
         flash::push(
             &session,
             Level::Success,
@@ -220,7 +225,7 @@ pub async fn regenerate_recovery_codes(
 ) -> Result<HttpResponse, AppError> {
     match state
         .accounts
-        .regenerate_recovery_codes(user.user.id)
+        .regenerate_recovery_codes(&state.client(&req), &user.identity)
         .await?
     {
         Some(codes) => views::ok(&RecoveryCodesPage {
@@ -336,6 +341,7 @@ pub async fn change_password(
 /// Ends one of the user's sessions; ending the current one logs this
 /// browser out.
 pub async fn end_session(
+    req: HttpRequest,
     state: web::Data<AppState>,
     session: Session,
     LiveUser { identity, .. }: LiveUser,
@@ -343,7 +349,10 @@ pub async fn end_session(
 ) -> Result<HttpResponse, AppError> {
     let target = SessionId(path.into_inner());
     let is_current = target == identity.session_id;
-    let ended = state.accounts.end_session(identity.user_id, target).await?;
+    let ended = state
+        .accounts
+        .end_session(&state.client(&req), &identity, target)
+        .await?;
     if is_current {
         flash::push(&session, Level::Info, "You have been logged out.");
         return Ok(decide(see_other("/"), SessionChange::Ended));
@@ -357,11 +366,15 @@ pub async fn end_session(
 }
 
 pub async fn logout_everywhere(
+    req: HttpRequest,
     state: web::Data<AppState>,
     session: Session,
     LiveUser { identity, .. }: LiveUser,
 ) -> Result<HttpResponse, AppError> {
-    state.accounts.end_all_sessions(identity.user_id).await?;
+    state
+        .accounts
+        .end_all_sessions(&state.client(&req), &identity)
+        .await?;
     flash::push(
         &session,
         Level::Info,

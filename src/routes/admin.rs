@@ -64,6 +64,7 @@ fn done_message(action: AdminAction, username: &str) -> String {
 }
 
 async fn act(
+    req: &HttpRequest,
     state: web::Data<AppState>,
     session: Session,
     RecentAdmin(admin): RecentAdmin,
@@ -72,7 +73,7 @@ async fn act(
 ) -> Result<HttpResponse, AppError> {
     match state
         .accounts
-        .admin_act(&admin.identity, UserId(target), action)
+        .admin_act(&state.client(req), &admin.identity, UserId(target), action)
         .await
     {
         Ok(username) => flash::push(&session, Level::Success, done_message(action, &username)),
@@ -88,6 +89,7 @@ async fn act(
 }
 
 pub async fn set_role(
+    req: HttpRequest,
     state: web::Data<AppState>,
     session: Session,
     admin: RecentAdmin,
@@ -99,6 +101,7 @@ pub async fn set_role(
         .parse()
         .map_err(|e: UnknownRole| AppError::BadRequest(e.to_string()))?;
     act(
+        &req,
         state,
         session,
         admin,
@@ -109,12 +112,14 @@ pub async fn set_role(
 }
 
 pub async fn disable(
+    req: HttpRequest,
     state: web::Data<AppState>,
     session: Session,
     admin: RecentAdmin,
     path: web::Path<i32>,
 ) -> Result<HttpResponse, AppError> {
     act(
+        &req,
         state,
         session,
         admin,
@@ -125,12 +130,14 @@ pub async fn disable(
 }
 
 pub async fn enable(
+    req: HttpRequest,
     state: web::Data<AppState>,
     session: Session,
     admin: RecentAdmin,
     path: web::Path<i32>,
 ) -> Result<HttpResponse, AppError> {
     act(
+        &req,
         state,
         session,
         admin,
@@ -141,12 +148,14 @@ pub async fn enable(
 }
 
 pub async fn end_sessions(
+    req: HttpRequest,
     state: web::Data<AppState>,
     session: Session,
     admin: RecentAdmin,
     path: web::Path<i32>,
 ) -> Result<HttpResponse, AppError> {
     act(
+        &req,
         state,
         session,
         admin,
@@ -159,12 +168,14 @@ pub async fn end_sessions(
 /// Turns a user's TOTP off (they lost their authenticator) and ends their
 /// sessions.
 pub async fn disable_totp(
+    req: HttpRequest,
     state: web::Data<AppState>,
     session: Session,
     admin: RecentAdmin,
     path: web::Path<i32>,
 ) -> Result<HttpResponse, AppError> {
     act(
+        &req,
         state,
         session,
         admin,
@@ -183,7 +194,11 @@ pub async fn reset_link(
 ) -> Result<HttpResponse, AppError> {
     let Some((username, token)) = state
         .accounts
-        .reset_link_by_admin(&admin.identity, UserId(path.into_inner()))
+        .reset_link_by_admin(
+            &state.client(&req),
+            &admin.identity,
+            UserId(path.into_inner()),
+        )
         .await?
     else {
         return Err(AppError::NotFound);

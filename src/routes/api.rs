@@ -174,7 +174,7 @@ pub async fn refresh(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
     let token = required_refresh_token(&req)?;
-    match state.accounts.refresh(token).await {
+    match state.accounts.refresh(&state.client(&req), token).await {
         Ok(refreshed) => Ok(pair_json(&refreshed.pair)),
         Err(RefreshError::Refused) => Err(AppError::Unauthorized(REFRESH_FAILED.into())),
         Err(RefreshError::Failed(e)) => Err(e),
@@ -186,7 +186,7 @@ pub async fn logout(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
     let token = required_refresh_token(&req)?;
-    if !state.accounts.logout(token).await? {
+    if !state.accounts.logout(&state.client(&req), token).await? {
         return Err(AppError::Unauthorized(REFRESH_FAILED.into()));
     }
     Ok(HttpResponse::NoContent().finish())

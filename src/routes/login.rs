@@ -125,7 +125,7 @@ pub async fn logout(
     session: Session,
 ) -> Result<HttpResponse, AppError> {
     if let Some(refresh) = session_cookies::refresh_cookie(&req) {
-        state.accounts.logout(&refresh).await?;
+        state.accounts.logout(&state.client(&req), &refresh).await?;
     }
     flash::push(&session, Level::Info, "You have been logged out.");
     Ok(decide(see_other("/"), SessionChange::Ended))

@@ -6,6 +6,7 @@
 mod account;
 mod admin;
 mod api;
+mod audit;
 mod login;
 mod mfa;
 mod no_api;
@@ -89,6 +90,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::resource("/account/password")
             .route(json(no_api::signed_in))
             .route(web::post().to(account::change_password)),
+    )
+    .service(
+        web::resource("/account/activity")
+            .route(json(no_api::signed_in))
+            .route(web::get().to(audit::activity)),
+    )
+    .service(
+        web::resource("/admin/audit")
+            .route(json(no_api::admin))
+            .route(web::get().to(audit::admin_log)),
     )
     .service(
         web::resource("/account/totp/start")

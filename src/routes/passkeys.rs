@@ -66,6 +66,7 @@ pub async fn register_start(
 
 /// `POST /account/passkeys/register/finish` `{"ceremony", "credential"}`.
 pub async fn register_finish(
+    req: HttpRequest,
     state: web::Data<AppState>,
     session: Session,
     RecentUser(user): RecentUser,
@@ -78,7 +79,7 @@ pub async fn register_finish(
     } = body.into_inner();
     match state
         .accounts
-        .finish_passkey_registration(user.identity.user_id, &ceremony, credential)
+        .finish_passkey_registration(&state.client(&req), &user.identity, &ceremony, credential)
         .await
     {
         Ok(added) => {
@@ -220,6 +221,7 @@ pub async fn rename(
 
 /// `POST /account/passkeys/{id}/remove`: needs a recent authentication.
 pub async fn remove(
+    req: HttpRequest,
     state: web::Data<AppState>,
     session: Session,
     RecentUser(user): RecentUser,
@@ -227,7 +229,7 @@ pub async fn remove(
 ) -> Result<HttpResponse, AppError> {
     if state
         .accounts
-        .remove_passkey(user.identity.user_id, path.into_inner())
+        .remove_passkey(&state.client(&req), &user.identity, path.into_inner())
         .await?
     {
         flash::push(&session, Level::Success, "The passkey has been removed.");

@@ -64,7 +64,11 @@ pub async fn submit(
     if form.password != form.password_confirm {
         errors.add("password_confirm", "The two passwords do not match.");
     } else {
-        match state.accounts.reset_password(&token, &form.password).await {
+        match state
+            .accounts
+            .reset_password(&state.client(&req), &token, &form.password)
+            .await
+        {
             Ok(_) => {
                 flash::push(
                     &session,

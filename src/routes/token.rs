@@ -16,7 +16,7 @@ pub async fn refresh(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
     let token = session_cookies::refresh_cookie(&req).unwrap_or_default();
-    match state.accounts.refresh(&token).await {
+    match state.accounts.refresh(&state.client(&req), &token).await {
         Ok(refreshed) => Ok(decide(
             HttpResponse::NoContent().finish(),
             SessionChange::Rotated(refreshed.pair),

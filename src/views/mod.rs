@@ -15,7 +15,7 @@ use askama::Template;
 pub use forms::{FieldError, FormErrors, Limits, wait_text};
 pub use layout::{Chrome, Flash, Level, NavUser};
 pub use pages::*;
-pub use rows::{AdminUserRow, PasskeyRow, SessionRow, device_name, timestamp};
+pub use rows::{AdminUserRow, AuditRow, PasskeyRow, SessionRow, device_name, timestamp};
 
 use crate::error::AppError;
 

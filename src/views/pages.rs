@@ -6,7 +6,7 @@ use askama::Template;
 use super::{
     forms::{FormErrors, Limits},
     layout::Chrome,
-    rows::{AdminUserRow, PasskeyRow, SessionRow},
+    rows::{AdminUserRow, AuditRow, PasskeyRow, SessionRow},
 };
 use crate::domain::Role;
 
@@ -99,6 +99,29 @@ pub struct ResetLinkPage {
     pub chrome: Chrome,
     pub username: String,
     pub link: String,
+}
+
+/// Every audit event, filtered and paged (admins).
+#[derive(Template)]
+#[template(path = "admin/audit.html")]
+pub struct AuditPage {
+    pub chrome: Chrome,
+    pub rows: Vec<AuditRow>,
+    /// The filters as given, for the form and the next page's link.
+    pub user: String,
+    pub event: String,
+    pub events: Vec<&'static str>,
+    /// The query string of the next (older) page, if there is one.
+    pub older: Option<String>,
+}
+
+/// The user's own events.
+#[derive(Template)]
+#[template(path = "account/activity.html")]
+pub struct ActivityPage {
+    pub chrome: Chrome,
+    pub rows: Vec<AuditRow>,
+    pub older: Option<String>,
 }
 
 /// The second step of a login.

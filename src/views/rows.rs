@@ -2,7 +2,7 @@
 //! device names.
 
 use crate::{
-    auth::{Identity, accounts::SessionInfo, passkeys::PasskeyInfo},
+    auth::{Identity, accounts::SessionInfo, audit::Entry, passkeys::PasskeyInfo},
     db::models::User,
     domain::Role,
 };
@@ -77,6 +77,77 @@ impl AdminUserRow {
             last_login: user.last_login_at.map_or_else(|| "never".into(), timestamp),
         }
     }
+}
+
+/// An audit event as the audit and activity pages show it.
+pub struct AuditRow {
+    pub when: String,
+    pub event: String,
+    /// What happened, in words (the activity page).
+    pub what: String,
+    pub actor: String,
+    pub target: String,
+    pub ip: String,
+    pub device: String,
+    pub session: String,
+    pub detail: String,
+    /// A login from a device the user had not logged in from before.
+    pub new_device: bool,
+}
+
+impl AuditRow {
+    pub fn new(e: Entry) -> Self {
+        let new_device = e.event == "login_succeeded" && e.detail.ends_with("new device");
+        AuditRow {
+            when: timestamp(e.at),
+            what: describe(&e.event, new_device),
+            actor: e.actor,
+            target: e.target,
+            ip: if e.ip.is_empty() {
+                "unknown".into()
+            } else {
+                e.ip
+            },
+            device: device_name(&e.user_agent),
+            session: e
+                .session_id
+                .map(|s| s.chars().take(8).collect())
+                .unwrap_or_default(),
+            detail: e.detail,
+            event: e.event,
+            new_device,
+        }
+    }
+}
+
+/// An event's name in words.
+fn describe(event: &str, new_device: bool) -> String {
+    match event {
+        "login_succeeded" if new_device => "A new device logged in",
+        "login_succeeded" => "Logged in",
+        "login_failed" => "Failed login",
+        "login_locked" => "Login refused: too many failed attempts",
+        "mfa_failed" => "Wrong two-factor code",
+        "logout" => "Logged out",
+        "session_ended" => "Session ended",
+        "logout_everywhere" => "Logged out everywhere",
+        "refresh_reuse_detected" => "A stolen session token was replayed; the session was ended",
+        "password_changed" => "Password changed",
+        "password_reset_link_created" => "Password reset link created",
+        "password_reset" => "Password reset through a link",
+        "totp_enabled" => "Two-factor authentication turned on",
+        "totp_disabled" => "Two-factor authentication turned off",
+        "recovery_codes_regenerated" => "New recovery codes",
+        "recovery_code_used" => "Recovery code used",
+        "passkey_added" => "Passkey added",
+        "passkey_removed" => "Passkey removed",
+        "role_changed" => "Role changed",
+        "user_disabled" => "Account disabled",
+        "user_enabled" => "Account enabled",
+        "sessions_terminated" => "All sessions ended by an administrator",
+        other => other,
+    }
+    .to_owned()
 }
 
 /// Unix seconds as shown on pages (UTC).

@@ -115,7 +115,8 @@ async fn identity(req: &HttpRequest) -> Result<Option<Identity>, AppError> {
     let Some(Refreshable(token)) = req.extensions_mut().remove::<Refreshable>() else {
         return Ok(None);
     };
-    match state(req)?.accounts.refresh(&token).await {
+    let state = state(req)?;
+    match state.accounts.refresh(&state.client(req), &token).await {
         Ok(refreshed) => {
             req.extensions_mut().insert(refreshed.identity.clone());
             session_cookies::propose(req, SessionChange::Rotated(refreshed.pair));

@@ -4,6 +4,7 @@
 
 mod admin;
 mod api;
+mod audit;
 mod backends;
 mod cli;
 mod csrf;

@@ -223,4 +223,29 @@ async fn an_answered_write_survives_kill_9() {
         StatusCode::OK,
         "the rotation survived"
     );
+    // So did the audit events written with those changes.
+    let db = dir.path().join("portcullis.db");
+    let out = run_cli(db.to_str().unwrap(), &["audit", "--user", "alice"], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let events: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["event"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert!(
+        events.starts_with(&[
+            "login_succeeded".into(),
+            "logout".into(),
+            "login_succeeded".into()
+        ]),
+        "{events:?}"
+    );
 }

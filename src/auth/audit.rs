@@ -1,0 +1,316 @@
+//! The audit log (reference §9): who did what to whom, when, from where.
+//!
+//! An event is written by the same database write as the change it
+//! describes (`Note::write` inside the closure given to `Db::write`), so an
+//! acknowledged action's event survives `kill -9`, and a change that rolls
+//! back leaves no event. Failed and refused logins change nothing, so their
+//! events are queued without waiting (`Db::write_detached`); on SQLite they
+//! join the writer's next batch, so a flood of them costs the pages little.
+//! No event holds a password, code, token, key or cookie value: the only
+//! free text is the username as typed at a failed login, truncated.
+
+use super::{Client, Identity, accounts::Accounts};
+use crate::{
+    db::{
+        DbConn,
+        audit::{self, Filter, NewRow, Row},
+        users,
+    },
+    error::AppError,
+};
+
+/// Longest user agent kept, in characters.
+const USER_AGENT_CHARS: usize = 200;
+/// Longest username kept as typed (failed logins), in characters.
+const TYPED_NAME_CHARS: usize = 64;
+/// Events a page lists at once.
+pub const PAGE_SIZE: i64 = 50;
+
+macro_rules! events {
+    ($($variant:ident => $name:literal),* $(,)?) => {
+        /// The kinds of event, by their names in reference §9.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Event { $($variant),* }
+
+        impl Event {
+            pub const ALL: &[Event] = &[$(Event::$variant),*];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $(Event::$variant => $name),* }
+            }
+        }
+    };
+}
+
+events! {
+    LoginSucceeded => "login_succeeded",
+    LoginFailed => "login_failed",
+    LoginLocked => "login_locked",
+    MfaFailed => "mfa_failed",
+    Logout => "logout",
+    SessionEnded => "session_ended",
+    LogoutEverywhere => "logout_everywhere",
+    RefreshReuseDetected => "refresh_reuse_detected",
+    PasswordChanged => "password_changed",
+    PasswordResetLinkCreated => "password_reset_link_created",
+    PasswordReset => "password_reset",
+    TotpEnabled => "totp_enabled",
+    TotpDisabled => "totp_disabled",
+    RecoveryCodesRegenerated => "recovery_codes_regenerated",
+    RecoveryCodeUsed => "recovery_code_used",
+    PasskeyAdded => "passkey_added",
+    PasskeyRemoved => "passkey_removed",
+    RoleChanged => "role_changed",
+    UserDisabled => "user_disabled",
+    UserEnabled => "user_enabled",
+    SessionsTerminated => "sessions_terminated",
+}
+
+impl Event {
+    pub fn parse(name: &str) -> Option<Event> {
+        Event::ALL.iter().copied().find(|e| e.as_str() == name)
+    }
+}
+
+fn truncated(text: &str, chars: usize) -> String {
+    text.chars()
+        .filter(|c| !c.is_control())
+        .take(chars)
+        .collect()
+}
+
+/// A user agent as events keep it.
+pub fn stored_user_agent(user_agent: &str) -> String {
+    truncated(user_agent, USER_AGENT_CHARS)
+}
+
+/// One event, built where the facts are and written in the transaction of
+/// the change.
+#[derive(Debug, Clone)]
+pub struct Note(NewRow);
+
+impl Note {
+    pub fn new(event: Event, now: i64) -> Self {
+        Note(NewRow {
+            at: now,
+            event: event.as_str().to_owned(),
+            actor_id: None,
+            actor_name: String::new(),
+            target_id: None,
+            target_name: String::new(),
+            ip: String::new(),
+            user_agent: String::new(),
+            session_id: None,
+            detail: String::new(),
+        })
+    }
+
+    /// Where the request came from.
+    pub fn from(mut self, client: &Client) -> Self {
+        self.0.ip = client.ip.map(|ip| ip.to_string()).unwrap_or_default();
+        self.0.user_agent = stored_user_agent(&client.user_agent);
+        self
+    }
+
+    /// The user who acted, and their session.
+    pub fn by(mut self, who: &Identity) -> Self {
+        self.0.actor_id = Some(who.user_id.0);
+        self.0.actor_name = who.username.clone();
+        self.0.session_id = Some(who.session_id.0.clone());
+        self
+    }
+
+    pub fn actor(mut self, id: i32, name: &str) -> Self {
+        self.0.actor_id = Some(id);
+        self.0.actor_name = name.to_owned();
+        self
+    }
+
+    pub fn target(mut self, id: i32, name: &str) -> Self {
+        self.0.target_id = Some(id);
+        self.0.target_name = name.to_owned();
+        self
+    }
+
+    /// A user acting on their own account.
+    pub fn user(self, id: i32, name: &str) -> Self {
+        self.actor(id, name).target(id, name)
+    }
+
+    pub fn session(mut self, id: &str) -> Self {
+        self.0.session_id = Some(id.to_owned());
+        self
+    }
+
+    pub fn detail(mut self, text: &str) -> Self {
+        self.0.detail = truncated(text, TYPED_NAME_CHARS);
+        self
+    }
+
+    /// Appends the event (inside the caller's transaction).
+    pub fn write(&self, conn: &mut DbConn) -> Result<(), AppError> {
+        Ok(audit::insert(conn, &self.0)?)
+    }
+}
+
+/// An event as pages and the CLI show it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Entry {
+    pub id: i32,
+    /// Unix seconds.
+    pub at: i64,
+    pub event: String,
+    pub actor_id: Option<i32>,
+    pub actor: String,
+    pub target_id: Option<i32>,
+    pub target: String,
+    pub ip: String,
+    pub user_agent: String,
+    pub session_id: Option<String>,
+    pub detail: String,
+}
+
+impl From<Row> for Entry {
+    fn from(r: Row) -> Self {
+        Entry {
+            id: r.id,
+            at: r.at,
+            event: r.event,
+            actor_id: r.actor_id,
+            actor: r.actor_name,
+            target_id: r.target_id,
+            target: r.target_name,
+            ip: r.ip,
+            user_agent: r.user_agent,
+            session_id: r.session_id,
+            detail: r.detail,
+        }
+    }
+}
+
+/// What to list: by username (any case), event name, and before an id.
+#[derive(Debug, Clone, Default)]
+pub struct Query {
+    pub user: Option<String>,
+    pub event: Option<Event>,
+    pub before: Option<i32>,
+    pub since: Option<i64>,
+}
+
+/// A page of events, newest first, and the id to ask `before` for the next.
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub entries: Vec<Entry>,
+    pub older: Option<i32>,
+}
+
+impl Accounts {
+    /// Queues an event that describes no change (a failed or refused
+    /// login): the caller does not wait for it.
+    pub(super) fn note_detached(&self, note: Note) {
+        self.db.write_detached(move |conn| note.write(conn));
+    }
+
+    fn filter(conn: &mut DbConn, query: &Query) -> Result<Option<Filter>, AppError> {
+        let user_id = match &query.user {
+            None => None,
+            Some(name) => match users::find_by_username(conn, name)? {
+                Some(user) => Some(user.id),
+                None => return Ok(None),
+            },
+        };
+        Ok(Some(Filter {
+            user_id,
+            event: query.event.map(|e| e.as_str().to_owned()),
+            before: query.before,
+            since: query.since,
+        }))
+    }
+
+    /// Events newest first, `PAGE_SIZE` at a time (`/admin/audit`).
+    pub async fn audit_page(&self, query: Query) -> Result<Page, AppError> {
+        self.db
+            .read(move |conn| {
+                let Some(filter) = Self::filter(conn, &query)? else {
+                    return Ok(Page {
+                        entries: Vec::new(),
+                        older: None,
+                    });
+                };
+                let mut rows = audit::newest(conn, &filter, PAGE_SIZE + 1)?;
+                let more = rows.len() as i64 > PAGE_SIZE;
+                rows.truncate(PAGE_SIZE as usize);
+                let older = if more {
+                    rows.last().map(|r| r.id)
+                } else {
+                    None
+                };
+                Ok(Page {
+                    entries: rows.into_iter().map(Entry::from).collect(),
+                    older,
+                })
+            })
+            .await
+    }
+
+    /// A user's own events (`/account/activity`): as actor or target.
+    pub async fn activity_of(&self, user_id: i32, before: Option<i32>) -> Result<Page, AppError> {
+        self.db
+            .read(move |conn| {
+                let filter = Filter {
+                    user_id: Some(user_id),
+                    before,
+                    ..Filter::default()
+                };
+                let mut rows = audit::newest(conn, &filter, PAGE_SIZE + 1)?;
+                let more = rows.len() as i64 > PAGE_SIZE;
+                rows.truncate(PAGE_SIZE as usize);
+                let older = if more {
+                    rows.last().map(|r| r.id)
+                } else {
+                    None
+                };
+                Ok(Page {
+                    entries: rows.into_iter().map(Entry::from).collect(),
+                    older,
+                })
+            })
+            .await
+    }
+
+    /// Every matching event, oldest first (`portcullis audit`).
+    pub async fn audit_export(&self, query: Query) -> Result<Vec<Entry>, AppError> {
+        self.db
+            .read(move |conn| {
+                let Some(filter) = Self::filter(conn, &query)? else {
+                    return Ok(Vec::new());
+                };
+                Ok(audit::oldest_first(conn, &filter)?
+                    .into_iter()
+                    .map(Entry::from)
+                    .collect())
+            })
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_event_name_parses_back() {
+        assert_eq!(Event::ALL.len(), 21);
+        for e in Event::ALL {
+            assert_eq!(Event::parse(e.as_str()), Some(*e));
+        }
+        assert_eq!(Event::parse("nope"), None);
+    }
+
+    #[test]
+    fn free_text_is_truncated_and_loses_control_characters() {
+        let n = Note::new(Event::LoginFailed, 0).detail(&format!("a\nb{}", "x".repeat(100)));
+        assert_eq!(n.0.detail.chars().count(), 64);
+        assert!(n.0.detail.starts_with("abx"));
+    }
+}
