@@ -7,6 +7,7 @@
 //! outcomes back. What those outcomes do to a response is decided in `web`.
 
 pub mod accounts;
+pub mod activity;
 pub mod audit;
 pub mod hs256;
 pub mod mfa;
