@@ -6,6 +6,7 @@
 //! `cargo test` passes on a bare machine; CI sets `PORTCULLIS_REQUIRE_BROWSER`
 //! so they cannot silently skip there. Screenshots go to `target/screenshots/`.
 
+mod admin_tools;
 mod audit;
 mod driver;
 mod flows;
