@@ -189,6 +189,8 @@ pub struct Accounts {
     origin: url::Url,
     /// Seconds audit events are kept.
     audit_retention: i64,
+    /// Events of failed and refused logins, written in batches.
+    pub(super) audit_queue: super::activity::AuditQueue,
 }
 
 impl Accounts {
@@ -212,6 +214,7 @@ impl Accounts {
             super::passkeys::relying_party(&settings.webauthn_rp_id, &settings.public_origin)?;
         Ok(Self {
             throttle: Throttle::new(limits, clock, db.clone()),
+            audit_queue: super::activity::AuditQueue::start(db.clone()),
             webauthn,
             db,
             hasher,
