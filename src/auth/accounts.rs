@@ -190,7 +190,7 @@ pub struct Accounts {
     /// Seconds audit events are kept.
     audit_retention: i64,
     /// Events of failed and refused logins, written in batches.
-    pub(super) audit_queue: super::activity::AuditQueue,
+    pub(super) audit_queue: super::audit::AuditQueue,
 }
 
 impl Accounts {
@@ -214,7 +214,7 @@ impl Accounts {
             super::passkeys::relying_party(&settings.webauthn_rp_id, &settings.public_origin)?;
         Ok(Self {
             throttle: Throttle::new(limits, clock, db.clone()),
-            audit_queue: super::activity::AuditQueue::start(db.clone()),
+            audit_queue: super::audit::AuditQueue::start(db.clone()),
             webauthn,
             db,
             hasher,
