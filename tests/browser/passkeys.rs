@@ -194,7 +194,21 @@ async fn a_passkey_added_on_the_account_page_signs_in_until_it_is_removed() {
     assert_eq!(b.text(".passkeys .passkey-name").await, "Work laptop");
     audit::page(&b, "account-passkeys").await;
 
-    // Signed out, the passkey alone signs in (no username, no password).
+    // With TOTP on too, the passkey still needs no code.
+    b.click("form[action='/account/totp/start'] button").await;
+    let secret = b.text(".totp-secret").await;
+    let code = totp_rs::Builder::new()
+        .with_secret(totp_rs::Secret::try_from_base32(&secret).expect("base32"))
+        .build()
+        .expect("totp")
+        .generate(portcullis::clock::Clock::now(&*app.clock) as u64)
+        .to_string();
+    b.type_into("#code", &code).await;
+    b.click("form[action='/account/totp/confirm'] button").await;
+    assert_eq!(b.find_all(".recovery-codes li").await.len(), 10);
+
+    // Signed out, the passkey alone signs in (no username, no password, no
+    // TOTP code).
     log_out(&b).await;
     assert_eq!(try_passkey_login(&b, &base).await, "/protected");
     assert!(b.text("main").await.contains("Logged in as alice"));
@@ -213,7 +227,7 @@ async fn a_passkey_added_on_the_account_page_signs_in_until_it_is_removed() {
 
     // Removing it needs a recent authentication: later, the passkey itself
     // confirms it is her on /reauth.
-    b.login(&base, "alice", PASSWORD).await;
+    assert_eq!(try_passkey_login(&b, &base).await, "/protected");
     app.clock.advance(601);
     b.goto(&format!("{base}/account")).await;
     b.click(".passkeys form[action$='/remove'] button").await;
