@@ -81,11 +81,12 @@ def main():
                  for name in ("healthz", "bearer", "cookie", "healthz_bytes", "healthz_cookies")]
     bytes_ratio = med(f(f"healthz_bytes_{i}_rps") / f(f"healthz_{i}_rps") for i in rounds)
     cookies_ratio = med(f(f"healthz_cookies_{i}_rps") / f(f"healthz_{i}_rps") for i in rounds)
-    floods = ["flood", "spray"]  # meant to overflow the hash queue: their own status mix
+    floods = ["flood", "spray", "locked"]  # meant to overflow the hash queue or the limits: their own status mix
     probes = [f"{fl}_probe_{face}" for fl in floods for face in ("bearer", "cookie")]
     nginx_runs = [f"nginx_{name}_{i}" for i in rounds for name in ("healthz", "bearer", "cookie")] if pg else []
     runs = page_runs + nginx_runs + ["login", "refresh", "chain", "flood", "flood_probe_bearer", "flood_probe_cookie",
-                        "spray", "spray_probe_bearer", "spray_probe_cookie", "login_hog"]
+                        "spray", "spray_probe_bearer", "spray_probe_cookie", "login_hog",
+                        "locked", "locked_probe_bearer", "locked_probe_cookie"]
     # The probes run inside their flood's window: its CPU accounting covers them.
     accounted = [run for run in runs if run not in probes]
 
@@ -214,6 +215,18 @@ def main():
         ("that flood's answers (probes running)",
          f"{mix('spray')}; checked (401): {per_s('spray', 401) / limit:.3f} × limit", "", ""),
         ("time of a 503 during that flood", curl_503, "", ""),
+        (f"GET /protected p50 / p99 during a locked-out client's login flood (a second server, limits of "
+         f"{int(r['locked_failures'])} failures: every attempt a 429 and a `login_locked` audit event; "
+         f"{conns} connections), Bearer",
+         f"{f('locked_probe_bearer_p50_ms'):.2f} / **{p99s['locked_probe_bearer']:.2f}** ms", "p99 ≤ 10 ms",
+         ok(p99s["locked_probe_bearer"] <= 10)),
+        ("GET /protected p50 / p99 during that flood, cookie",
+         f"{f('locked_probe_cookie_p50_ms'):.2f} / **{p99s['locked_probe_cookie']:.2f}** ms", "p99 ≤ 10 ms",
+         ok(p99s["locked_probe_cookie"] <= 10)),
+        ("that flood's answers and its audit events",
+         f"{mix('locked')}; `login_locked` events written: {int(r['locked_events']):,} "
+         f"({int(r['locked_events']) / max(1, status(r, 'locked', 429)):.3f} of the 429s; "
+         f"{int(r['locked_dropped_warnings'])} \"audit queue full\" warnings)", "", ""),
         ("503 (or 429) answers without Retry-After, all runs", f"{no_retry} of {n503:,}", "0", ok(no_retry == 0)),
         (f"logins/s while {cores} normal-priority CPU hogs run, one per core ({hog_conns} connections)",
          f"{login_hog:.2f} /s = **{login_hog / limit:.3f}** × bcrypt limit (the hogs used "
@@ -222,7 +235,7 @@ def main():
         *nginx_rows(r, rounds, med, spread, ok, f),
         ("peak RSS of the server (VmHWM)", f"**{rss_mib:.1f}** MiB", "≤ 64 MiB", ok(rss_mib <= 64)),
         ("process start → first 200 from /healthz", f"**{startup_ms:.1f}** ms", "≤ 100 ms", ok(startup_ms <= 100)),
-        ("non-2xx responses / socket errors, all runs but the two floods",
+        ("non-2xx responses / socket errors, all runs but the three floods",
          f"{sum(bad[run][0] for run in steady)} / {sum(bad[run][1] for run in steady)}", "0 / 0", ok(clean)),
     ]
 

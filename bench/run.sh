@@ -650,6 +650,55 @@ sleep 1
 run_wrk login_hog "$LOGIN_DURATION" $HOG_CONNECTIONS $THREADS --timeout 60s -s "$BENCH_DIR/login.lua"
 stop_hogs
 
+# 4. A locked-out client flooding logins: the audit log's heaviest load (the
+#    floods above are answered 503 before any event, or hashed at ~8/s). A
+#    second server on the same database and keys (the first one idle now),
+#    with low limits: after LOCKED_FAILURES wrong passwords from 127.0.0.1
+#    every attempt is a 429 answered before any hash, and each one records a
+#    login_locked event (queued, written in batches). The probes present the
+#    same tokens to it.
+LOCKED_PORT=$((PORT + 5))
+LOCKED_FAILURES=10
+echo "bench: a locked-out client's login flood on a second server (port $LOCKED_PORT)" >&2
+(
+  cd "$TMP"
+  exec env -i PATH="$PATH" \
+    BIND_ADDR="127.0.0.1:$LOCKED_PORT" \
+    DATABASE_URL="$DB_URL" \
+    APP_ENV=development \
+    JWT_SECRET_KEY="$SECRET" \
+    BCRYPT_COST=12 \
+    LOGIN_MAX_FAILURES=$LOCKED_FAILURES \
+    LOGIN_MAX_FAILURES_PER_IP=$LOCKED_FAILURES \
+    LOGIN_FAILURE_WINDOW=3600 \
+    RUST_LOG=info \
+    "$BIN" serve >"$TMP/locked.log" 2>&1
+) &
+LOCKED_PID=$!
+until curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$LOCKED_PORT/healthz"; do
+  kill -0 "$LOCKED_PID" 2>/dev/null || { cat "$TMP/locked.log" >&2; die "the second server exited"; }
+  sleep 0.05
+done
+locked_events() {
+  local sql="SELECT COUNT(*) FROM audit_events WHERE event = 'login_locked'"
+  if [[ $BACKEND == postgres ]]; then psql_bench -d bench -At -c "$sql"
+  else python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()[0])" "$TMP/bench.db" "$sql"
+  fi
+}
+LOCKED_BEFORE=$(locked_events)
+MAIN_BASE=$BASE
+BASE="http://127.0.0.1:$LOCKED_PORT"
+SECOND_PID=$LOCKED_PID   # its CPU is the server's in this run
+BENCH_USERS_COUNT=$SPRAY_USERS BENCH_USERS_PREFIX=locked BENCH_THREADS=$THREADS \
+  flood_with_probes locked $((2 * DURATION + 4)) login_users.lua
+SECOND_PID=
+BASE=$MAIN_BASE
+sleep 2   # the queue drains
+record locked_failures "$LOCKED_FAILURES"
+record locked_events "$(( $(locked_events) - LOCKED_BEFORE ))"
+record locked_dropped_warnings "$(grep -c 'audit queue full' "$TMP/locked.log" || true)"
+kill -TERM "$LOCKED_PID"; wait "$LOCKED_PID" 2>/dev/null || true
+
 # ---- --postgres: two instances behind nginx ----------------------------------
 # A second instance on the same database and key (PORT + 1), and nginx on
 # NGINX_PORT with deploy/nginx.conf as shipped: only its listen port, the two
