@@ -333,10 +333,13 @@ fi
 # concurrency, on a database of its own on the same server.
 if [[ $BACKEND == postgres ]]; then
   for up in "$ROOT"/migrations/postgres/*/up.sql; do psql_bench -d pgbench_rotation -f "$up"; done
+  # Sessions that started now, as the refresh run's do: the rotation's cap at
+  # SESSION_MAX_LIFETIME after the start (LEAST) must not end them.
+  started=$(date +%s)
   psql_bench -d pgbench_rotation \
     -c "INSERT INTO users (username, password_hash, created_at) VALUES ('bench_user', 'x', 0)" \
     -c "INSERT INTO sessions (id, user_id, generation, created_at, last_used_at, rotated_at, expires_at, user_agent, ip)
-        SELECT 'session-' || i, 1, 1, 0, 0, 0, 4000000000, 'bench', '127.0.0.1'
+        SELECT 'session-' || i, 1, 1, $started, $started, $started, 4000000000, 'bench', '127.0.0.1'
         FROM generate_series(1, $ROTATION_SESSIONS) AS i"
   echo "bench: pgbench rotation (${DURATION}s, $CONNECTIONS clients, $ROTATION_SESSIONS sessions)" >&2
   mark
