@@ -15,6 +15,22 @@ use crate::{
     error::AppError,
 };
 
+/// One page of events, newest first, and where the next one starts.
+fn page_of(conn: &mut DbConn, filter: &Filter) -> Result<Page, AppError> {
+    let mut rows = audit::newest(conn, filter, PAGE_SIZE + 1)?;
+    let more = rows.len() as i64 > PAGE_SIZE;
+    rows.truncate(PAGE_SIZE as usize);
+    let older = if more {
+        rows.last().map(|r| r.id)
+    } else {
+        None
+    };
+    Ok(Page {
+        entries: rows.into_iter().map(Entry::from).collect(),
+        older,
+    })
+}
+
 impl Accounts {
     /// Queues an event that describes no change (a failed or refused
     /// login): the caller does not wait for it.
@@ -48,18 +64,7 @@ impl Accounts {
                         older: None,
                     });
                 };
-                let mut rows = audit::newest(conn, &filter, PAGE_SIZE + 1)?;
-                let more = rows.len() as i64 > PAGE_SIZE;
-                rows.truncate(PAGE_SIZE as usize);
-                let older = if more {
-                    rows.last().map(|r| r.id)
-                } else {
-                    None
-                };
-                Ok(Page {
-                    entries: rows.into_iter().map(Entry::from).collect(),
-                    older,
-                })
+                page_of(conn, &filter)
             })
             .await
     }
@@ -73,18 +78,7 @@ impl Accounts {
                     before,
                     ..Filter::default()
                 };
-                let mut rows = audit::newest(conn, &filter, PAGE_SIZE + 1)?;
-                let more = rows.len() as i64 > PAGE_SIZE;
-                rows.truncate(PAGE_SIZE as usize);
-                let older = if more {
-                    rows.last().map(|r| r.id)
-                } else {
-                    None
-                };
-                Ok(Page {
-                    entries: rows.into_iter().map(Entry::from).collect(),
-                    older,
-                })
+                page_of(conn, &filter)
             })
             .await
     }
