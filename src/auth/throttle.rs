@@ -145,6 +145,24 @@ impl Throttle {
         let reserved = self
             .db
             .write(move |conn| {
+                // A client already over a limit (a locked-out flood) is
+                // refused on a read: the hits below would only be rolled
+                // back. Exact, as their own check is: at the limit, nothing
+                // more can pass. In the write, so it sees every refund
+                // queued before it.
+                let counts = limits::current(conn, &[&p, &c], now, window)?;
+                let full = |key: &str, max: u32| {
+                    counts
+                        .iter()
+                        .find(|(k, count)| k == key && count.hits >= max as i32)
+                        .map(|(_, count)| retry(count.window_start, window, now))
+                };
+                if let Some(retry_after) = full(&p, max_failures) {
+                    return Ok(Err(Refusal::Pair { retry_after }));
+                }
+                if let Some(retry_after) = full(&c, max_failures_per_ip) {
+                    return Ok(Err(Refusal::Client { retry_after }));
+                }
                 reserve(conn, |conn| {
                     let pair = limits::hit(conn, &p, now, window)?;
                     if pair.hits > max_failures as i32 {

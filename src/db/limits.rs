@@ -50,6 +50,25 @@ pub fn hit(conn: &mut DbConn, key: &str, now: i64, window: i64) -> QueryResult<C
     Ok(Count { hits, window_start })
 }
 
+/// The counts of `keys` whose windows (of `window` seconds) are not over at
+/// `now`, without counting anything: one read.
+pub fn current(
+    conn: &mut DbConn,
+    keys: &[&str],
+    now: i64,
+    window: i64,
+) -> QueryResult<Vec<(String, Count)>> {
+    let rows: Vec<(String, i32, i64)> = c::table
+        .filter(c::key.eq_any(keys))
+        .filter(c::window_start.gt(now - window))
+        .select((c::key, c::hits, c::window_start))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(key, hits, window_start)| (key, Count { hits, window_start }))
+        .collect())
+}
+
 /// Gives one back, if the counter is still in the window it was taken in.
 pub fn refund(conn: &mut DbConn, key: &str, window_start: i64) -> QueryResult<()> {
     diesel::update(
