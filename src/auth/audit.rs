@@ -189,12 +189,8 @@ impl AuditQueue {
                     }
                     // Off any runtime, this runs here and now (PostgreSQL)
                     // or joins the writer thread's queue (SQLite).
-                    db.write_detached(move |conn| {
-                        for note in &batch {
-                            note.write(conn)?;
-                        }
-                        Ok(())
-                    });
+                    let rows: Vec<NewRow> = batch.into_iter().map(|note| note.0).collect();
+                    db.write_detached(move |conn| Ok(audit::insert_many(conn, &rows)?));
                 }
             });
         if let Err(e) = spawned {

@@ -45,6 +45,16 @@ pub fn insert(conn: &mut DbConn, row: &NewRow) -> QueryResult<()> {
         .map(drop)
 }
 
+/// Appends many events in one statement (the queue's batches).
+pub fn insert_many(conn: &mut DbConn, rows: &[NewRow]) -> QueryResult<()> {
+    // A multi-row INSERT does not go through the MultiConnection: on the
+    // concrete connection of either backend (`db::concrete`).
+    super::concrete!(conn, c => diesel::insert_into(a::table)
+        .values(rows)
+        .execute(c)
+        .map(drop))
+}
+
 /// Which events a listing shows.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
