@@ -9,9 +9,13 @@
 //! No event holds a password, code, token, key or cookie value: the only
 //! free text is the username as typed at a failed login, truncated.
 
-use std::sync::{
-    atomic::{AtomicI64, Ordering},
-    mpsc::{SyncSender, TrySendError, sync_channel},
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicI64, Ordering},
+        mpsc::{RecvTimeoutError, SyncSender, TrySendError, sync_channel},
+    },
 };
 
 use super::{Client, Identity};
@@ -165,6 +169,10 @@ impl Note {
 /// logged, not queued without end.
 pub struct AuditQueue {
     events: SyncSender<Note>,
+    /// Events that found the queue full, counted by kind (and the time of
+    /// the first): the writer records each kind's count as one event, so a
+    /// flood is still in the log, as a number.
+    overflow: Arc<Mutex<HashMap<String, (u64, i64)>>>,
 }
 
 /// Events the queue holds.
@@ -174,40 +182,69 @@ const BATCH: usize = 500;
 
 impl AuditQueue {
     pub fn start(db: Db) -> Self {
-        let (events, queued) = sync_channel::<Note>(QUEUE_CAPACITY);
+        Self::with_capacity(db, QUEUE_CAPACITY)
+    }
+
+    fn with_capacity(db: Db, capacity: usize) -> Self {
+        let (events, queued) = sync_channel::<Note>(capacity);
+        let overflow: Arc<Mutex<HashMap<String, (u64, i64)>>> = Arc::default();
+        let counted = overflow.clone();
         let spawned = std::thread::Builder::new()
             .name("audit-writer".into())
             .spawn(move || {
-                // Ends when the accounts (the sender) are dropped.
-                while let Ok(first) = queued.recv() {
-                    let mut batch = vec![first];
-                    while batch.len() < BATCH {
+                loop {
+                    let mut rows: Vec<NewRow> = Vec::new();
+                    match queued.recv_timeout(std::time::Duration::from_secs(1)) {
+                        Ok(first) => rows.push(first.0),
+                        Err(RecvTimeoutError::Timeout) => {}
+                        // The accounts (the sender) were dropped.
+                        Err(RecvTimeoutError::Disconnected) => break,
+                    }
+                    while rows.len() < BATCH {
                         match queued.try_recv() {
-                            Ok(note) => batch.push(note),
+                            Ok(note) => rows.push(note.0),
                             Err(_) => break,
                         }
                     }
+                    let summaries: Vec<NewRow> = counted
+                        .lock()
+                        .map(|mut c| c.drain().collect::<Vec<_>>())
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|(event, (n, at))| NewRow {
+                            event,
+                            detail: format!("{n} more not recorded one by one (queue full)"),
+                            ..Note::new(Event::LoginFailed, at).0
+                        })
+                        .collect();
+                    rows.extend(summaries);
+                    if rows.is_empty() {
+                        continue;
+                    }
                     // Off any runtime, this runs here and now (PostgreSQL)
                     // or joins the writer thread's queue (SQLite).
-                    let rows: Vec<NewRow> = batch.into_iter().map(|note| note.0).collect();
                     db.write_detached(move |conn| Ok(audit::insert_many(conn, &rows)?));
                 }
             });
         if let Err(e) = spawned {
             tracing::error!(error = %e, "the audit writer thread did not start");
         }
-        AuditQueue { events }
+        AuditQueue { events, overflow }
     }
 
     pub fn push(&self, note: Note) {
-        if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
+        if let Err(TrySendError::Full(note) | TrySendError::Disconnected(note)) =
             self.events.try_send(note)
         {
+            if let Ok(mut counts) = self.overflow.lock() {
+                let entry = counts.entry(note.0.event).or_insert((0, note.0.at));
+                entry.0 += 1;
+            }
             metrics::counter!("portcullis_audit_dropped_total").increment(1);
             static WARNED: AtomicI64 = AtomicI64::new(0);
             let now = chrono::Utc::now().timestamp();
             if WARNED.swap(now, Ordering::Relaxed) != now {
-                tracing::warn!("audit queue full: failed-login events are being dropped");
+                tracing::warn!("audit queue full: failed-login events are recorded as counts");
             }
         }
     }
@@ -267,6 +304,40 @@ pub struct Page {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_flood_beyond_the_queue_is_recorded_as_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = crate::config::DatabaseUrl::Sqlite(dir.path().join("a.db"));
+        let db = Db::open(&url).unwrap();
+        let queue = AuditQueue::with_capacity(db.clone(), 8);
+        let sent = 20_000;
+        for _ in 0..sent {
+            queue.push(Note::new(Event::LoginLocked, 1).detail("alice"));
+        }
+        // Every event lands, one by one or in a count (bounded wait).
+        let mut recorded = 0;
+        for _ in 0..200 {
+            recorded = db
+                .read(|conn| {
+                    let rows = audit::oldest_first(conn, &audit::Filter::default())?;
+                    Ok(rows
+                        .iter()
+                        .map(|r| match r.detail.split_once(" more not recorded") {
+                            Some((n, _)) => n.parse::<u64>().unwrap_or(0),
+                            None => 1,
+                        })
+                        .sum::<u64>())
+                })
+                .await
+                .unwrap();
+            if recorded == sent {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(recorded, sent);
+    }
 
     #[test]
     fn every_event_name_parses_back() {
