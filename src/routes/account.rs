@@ -175,13 +175,7 @@ pub async fn confirm_totp(
             .await
         }
         Err(CodeRefused::Locked(refusal)) => {
-            errors.add(
-                "code",
-                format!(
-                    "Too many failed attempts. Please try again in {}.",
-                    views::wait_text(refusal.retry_after())
-                ),
-            );
+            errors.add("code", views::locked_out_text(refusal.retry_after()));
             let res = render(
                 &req,
                 &state,

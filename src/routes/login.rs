@@ -94,10 +94,7 @@ pub async fn login(
         Login::Failed => (StatusCode::UNAUTHORIZED, LOGIN_FAILED.to_owned(), None),
         Login::Locked(refusal) => (
             StatusCode::TOO_MANY_REQUESTS,
-            format!(
-                "Too many failed attempts. Please try again in {}.",
-                views::wait_text(refusal.retry_after())
-            ),
+            views::locked_out_text(refusal.retry_after()),
             Some(refusal.retry_after()),
         ),
     };

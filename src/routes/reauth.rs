@@ -105,10 +105,7 @@ pub async fn submit(
         ),
         Reauth::Locked(refusal) => (
             StatusCode::TOO_MANY_REQUESTS,
-            format!(
-                "Too many failed attempts. Please try again in {}.",
-                views::wait_text(refusal.retry_after())
-            ),
+            views::locked_out_text(refusal.retry_after()),
             Some(refusal.retry_after()),
         ),
     };

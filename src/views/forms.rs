@@ -51,6 +51,14 @@ impl FormErrors {
     }
 }
 
+/// The message of a login-like form refused by the limits (reference §6).
+pub fn locked_out_text(seconds: u64) -> String {
+    format!(
+        "Too many failed attempts. Please try again in {}.",
+        wait_text(seconds)
+    )
+}
+
 /// How long to wait, in words, for a refusal's message.
 pub fn wait_text(seconds: u64) -> String {
     match seconds {

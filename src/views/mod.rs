@@ -12,7 +12,7 @@ mod rows;
 use actix_web::{HttpResponse, http::StatusCode};
 use askama::Template;
 
-pub use forms::{FieldError, FormErrors, Limits, wait_text};
+pub use forms::{FieldError, FormErrors, Limits, locked_out_text, wait_text};
 pub use layout::{Chrome, Flash, Level, NavUser};
 pub use pages::*;
 pub use rows::{AdminUserRow, AuditRow, PasskeyRow, SessionRow, device_name, timestamp};
