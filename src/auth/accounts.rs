@@ -463,6 +463,19 @@ impl Accounts {
             .verify(token, TokenType::Refresh)
             .map_err(|_| RefreshError::Refused)?;
         let (issuer, grace, now) = (self.issuer.clone(), self.reuse_grace, self.now());
+        // PostgreSQL: concurrent rotations share one statement (the lane);
+        // whatever it did not rotate takes the full path below.
+        let batched = match (
+            self.db.rotations(),
+            refresh::rotation(&issuer, &claims, now),
+        ) {
+            (Some(lane), Some(rotation)) => lane.rotate(rotation).await?,
+            _ => None,
+        };
+        if let Some((session, user)) = batched {
+            let pair = issuer.pair(&user, &session, now)?;
+            return Self::refreshed(Ok((pair, user)));
+        }
         let note = Note::new(Event::RefreshReuseDetected, now).from(client);
         // One statement when it rotates; a replay's look-ups and its
         // revocation each stand alone (`write_each`).
@@ -482,6 +495,11 @@ impl Accounts {
                 Ok(outcome)
             })
             .await?;
+        Self::refreshed(outcome)
+    }
+
+    /// A refresh's outcome, counted, as the caller sees it.
+    fn refreshed(outcome: Result<(TokenPair, User), Refused>) -> Result<Refreshed, RefreshError> {
         let label = if outcome.is_ok() {
             "rotated"
         } else {

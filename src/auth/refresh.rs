@@ -76,6 +76,20 @@ fn generation_of(conn: &mut DbConn, presented: &Claims) -> Result<Option<(String
     }
 }
 
+/// The rotation a verified refresh token asks for, for the PostgreSQL lane
+/// (`db::rotations`); `None` for a token from before sessions were one row
+/// (its generation must be looked up first), which takes `rotate`.
+pub fn rotation(issuer: &Issuer, presented: &Claims, now: i64) -> Option<sessions::Rotation> {
+    Some(sessions::Rotation {
+        session_id: presented.sid.clone(),
+        user_id: presented.user_id()?,
+        generation: presented.generation?,
+        now,
+        expires_at: now + issuer.refresh_ttl(),
+        max_lifetime: issuer.max_lifetime(),
+    })
+}
+
 /// Exchanges a verified refresh token for a new pair. `reuse_grace` is
 /// `REFRESH_REUSE_GRACE` in seconds. A reuse revokes the session and is
 /// returned as a value, so the revocation commits.

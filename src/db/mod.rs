@@ -8,6 +8,7 @@ pub mod limits;
 pub mod models;
 pub mod passkeys;
 pub mod reset_links;
+pub mod rotations;
 pub mod schema;
 pub mod second_factor;
 pub mod secrets;
@@ -220,7 +221,8 @@ pub fn open(url: &DatabaseUrl) -> Result<Pool, OpenError> {
                 .map_err(|e| fail(format!("migrations failed: {e}")))?;
             // A ping per checkout would cost a round trip per query; a
             // connection found dead is marked broken instead (`Pooled`).
-            builder.max_size(PG_POOL_SIZE).test_on_check_out(false)
+            // One more for the rotations lane (`Db::rotations`).
+            builder.max_size(PG_POOL_SIZE + 1).test_on_check_out(false)
         }
     };
     builder.build(manager).map_err(|e| fail(e.to_string()))
@@ -307,6 +309,8 @@ pub struct Db {
     writes: Option<std::sync::mpsc::Sender<WriteJob>>,
     /// How many jobs may wait on blocking threads at once.
     slots: Arc<Semaphore>,
+    /// PostgreSQL only: refresh rotations, batched (`rotations`).
+    rotations: Option<rotations::Lane>,
 }
 
 /// A write, run by the writer thread inside its batch; it returns how to
@@ -346,12 +350,26 @@ impl Db {
             // the pool (a futex storm); the rest wait here, without a thread.
             Backend::Postgres => PG_POOL_SIZE as usize,
         };
+        let rotations = (backend == Backend::Postgres)
+            .then(|| rotations::Lane::start(pool.clone()))
+            .and_then(|started| {
+                started
+                    .map_err(|e| tracing::error!(error = %e, "cannot start the rotations thread"))
+                    .ok()
+            });
         Self {
             pool,
             backend,
             writes,
             slots: Arc::new(Semaphore::new(slots)),
+            rotations,
         }
+    }
+
+    /// PostgreSQL: the lane that runs concurrent refresh rotations as one
+    /// statement. `None` on SQLite, whose writer thread batches every write.
+    pub fn rotations(&self) -> Option<&rotations::Lane> {
+        self.rotations.as_ref()
     }
 
     /// Runs a read on a pooled connection, on the blocking pool. A request

@@ -114,6 +114,74 @@ pub fn rotate_with_user(
     Ok(row.map(Rotated::split))
 }
 
+/// One rotation, as `rotate_with_user` takes it: for `rotate_many`.
+#[derive(Debug, Clone)]
+pub struct Rotation {
+    pub session_id: String,
+    pub user_id: i32,
+    pub generation: i64,
+    pub now: i64,
+    pub expires_at: i64,
+    pub max_lifetime: i64,
+}
+
+/// PostgreSQL: many rotations in one statement, each row exactly the
+/// conditions and changes of `rotate_with_user`'s statement (`UPDATE …
+/// FROM unnest(…)`). Returns, for each rotation that matched, its index in
+/// `rotations` with the rotated session and its user. A session must not be
+/// given twice (only one of its rows could match). One statement: it commits
+/// by itself before it returns.
+pub fn rotate_many(
+    pg: &mut diesel::PgConnection,
+    rotations: &[Rotation],
+) -> QueryResult<Vec<(usize, Session, User)>> {
+    use diesel::sql_types::{Array, BigInt, Integer, Text};
+    let column = |f: fn(&Rotation) -> i64| rotations.iter().map(f).collect::<Vec<i64>>();
+    let index: Vec<i32> = (0..rotations.len())
+        .map(|i| i32::try_from(i).unwrap_or(i32::MAX))
+        .collect();
+    let rows: Vec<RotatedAt> = diesel::sql_query(
+        "UPDATE sessions AS s \
+            SET generation = s.generation + 1, last_used_at = v.now, rotated_at = v.now, \
+                expires_at = LEAST(v.expires_at, s.created_at + v.max_lifetime) \
+           FROM unnest($1::int4[], $2::text[], $3::int4[], $4::int8[], $5::int8[], $6::int8[], \
+                       $7::int8[]) AS v(i, id, user_id, generation, now, expires_at, max_lifetime), \
+                users AS u \
+          WHERE s.id = v.id AND s.user_id = v.user_id AND s.generation = v.generation \
+            AND s.revoked_at IS NULL AND s.expires_at > v.now \
+            AND u.id = s.user_id AND NOT u.disabled \
+      RETURNING v.i, s.id, s.user_id, s.generation, s.created_at, s.last_used_at, s.rotated_at, \
+                s.expires_at, s.user_agent, s.ip, s.revoked_at, s.auth_time, s.amr, \
+                u.username, u.password_hash, u.role, u.disabled, u.created_at AS user_created_at, \
+                u.last_login_at",
+    )
+    .bind::<Array<Integer>, _>(index)
+    .bind::<Array<Text>, _>(rotations.iter().map(|r| r.session_id.as_str()).collect::<Vec<_>>())
+    .bind::<Array<Integer>, _>(rotations.iter().map(|r| r.user_id).collect::<Vec<_>>())
+    .bind::<Array<BigInt>, _>(column(|r| r.generation))
+    .bind::<Array<BigInt>, _>(column(|r| r.now))
+    .bind::<Array<BigInt>, _>(column(|r| r.expires_at))
+    .bind::<Array<BigInt>, _>(column(|r| r.max_lifetime))
+    .load(pg)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|row| {
+            let i = usize::try_from(row.i).ok()?;
+            let (session, user) = row.rotated.split();
+            Some((i, session, user))
+        })
+        .collect())
+}
+
+/// A row of `rotate_many`: which rotation, and its result.
+#[derive(QueryableByName)]
+struct RotatedAt {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    i: i32,
+    #[diesel(embed)]
+    rotated: Rotated,
+}
+
 /// A row of `rotate_with_user`'s PostgreSQL statement.
 #[derive(QueryableByName)]
 struct Rotated {
