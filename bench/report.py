@@ -133,6 +133,12 @@ def main():
                         f"latency average {r['rotation_latency_ms']} ms, {r.get('rotation_failed', '0')} failed)")
         aim = refresh / raw >= 0.7
         vs_raw = f" = **{refresh / raw:.2f}** × pgbench"
+        if "rotation_batched_per_s" in r:
+            batched = f("rotation_batched_per_s")
+            rotation_row += (f"; the same rotations 64 to a statement (`rotate_many`, as an instance batches "
+                             f"them), 1 client: **{batched:,.0f}** rotations/s (latency average "
+                             f"{r['rotation_batched_latency_ms']} ms a statement)")
+            vs_raw += f" ({refresh / batched:.2f} × pgbench batched)"
     elif rotation:
         raw, raw_batched = f("rotation_per_s"), f("rotation_batched_per_s")
         rotation_row = (f"one transaction per rotation: **{raw:,.0f}** /s ({int(r['rotation_rotations']):,} in "

@@ -357,6 +357,19 @@ if [[ $BACKEND == postgres ]]; then
     cat "$TMP/pgbench.out" >&2
     ROTATION_NOTE="not measured: pgbench printed no tps line"
   fi
+  # The same rotations 64 to a statement, one client: what one instance's
+  # lane (src/db/rotations.rs) can reach when it always finds 64 queued.
+  echo "bench: pgbench batched rotation (${DURATION}s, 1 client, 64 a statement)" >&2
+  "$PG_BIN/pgbench" -n -h 127.0.0.1 -p "$PG_PORT" -U postgres -c 1 -j 1 -T "$DURATION" \
+    -D now="$(date +%s)" -D sessions="$ROTATION_SESSIONS" -f "$BENCH_DIR/rotation_batch.pgbench" pgbench_rotation \
+    >"$TMP/pgbench_batch.out" 2>&1 || true
+  tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)/\1/p' "$TMP/pgbench_batch.out")
+  if [[ -n $tps ]]; then
+    record rotation_batched_per_s "$(python3 -c "print($tps * 64)")"
+    record rotation_batched_latency_ms "$(sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' "$TMP/pgbench_batch.out")"
+  else
+    cat "$TMP/pgbench_batch.out" >&2
+  fi
 fi
 record rotation_note "$ROTATION_NOTE"
 
