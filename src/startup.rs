@@ -24,8 +24,9 @@ use crate::{
     error::AppError,
     routes,
     web::{
-        csrf, error_pages, face, form, guard, headers, metrics as web_metrics,
-        request::TrustedProxies, request_log, session_cookies::CookiePolicy, state::AppState,
+        browser_only::BrowserOnly, csrf, error_pages, face, form, guard, headers,
+        metrics as web_metrics, request::TrustedProxies, request_log,
+        session_cookies::CookiePolicy, state::AppState,
     },
 };
 
@@ -170,7 +171,7 @@ impl Application {
                 .wrap(from_fn(csrf::protect))
                 .wrap(from_fn(error_pages::render_errors))
                 .wrap(from_fn(face::decide))
-                .wrap(session)
+                .wrap(BrowserOnly(session))
                 .wrap(headers::middleware(secure))
                 .wrap(from_fn(request_log::log_requests))
                 .wrap(Condition::new(

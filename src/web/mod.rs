@@ -6,6 +6,7 @@
 //! Policy lives in `auth`; this layer only translates: a request into plain
 //! values, a typed outcome into a response.
 
+pub mod browser_only;
 pub mod chrome;
 pub mod csrf;
 pub mod error_pages;
