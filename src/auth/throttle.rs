@@ -142,14 +142,18 @@ impl Throttle {
             ..
         } = self.limits;
         let (p, c) = (pair.clone(), client.clone());
+        // `write_each`: on PostgreSQL the read below is a statement of its
+        // own (one round trip, no transaction around it) and `reserve` its
+        // own transaction; on SQLite all of it is one job of the writer.
         let reserved = self
             .db
-            .write(move |conn| {
+            .write_each(move |conn| {
                 // A client already over a limit (a locked-out flood) is
                 // refused on a read: the hits below would only be rolled
                 // back. Exact, as their own check is: at the limit, nothing
-                // more can pass. In the write, so it sees every refund
-                // queued before it.
+                // more can pass. On SQLite in the writer's queue, so it sees
+                // every refund queued before it; on PostgreSQL it sees every
+                // committed one, as the hits do.
                 let counts = limits::current(conn, &[&p, &c], now, window)?;
                 let full = |key: &str, max: u32| {
                     counts

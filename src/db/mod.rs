@@ -78,9 +78,17 @@ pub const MAX_WAIT: Duration = Duration::from_secs(20);
 const PG_STATEMENT_TIMEOUT_MS: u32 = 5_000;
 /// PostgreSQL: how long connecting may take (an unreachable host).
 const PG_CONNECT_TIMEOUT_S: u32 = 5;
-/// PostgreSQL connections per instance; instances × this must stay below the
-/// server's `max_connections`.
-const PG_POOL_SIZE: u32 = 32;
+/// PostgreSQL: the most statements an instance runs at once, 4 per core (a
+/// local server's backends then share the cores with this process) and at
+/// most 32. Each runs on a blocking thread with a pooled connection of its
+/// own; more would only add runnable processes, and a page that needs no
+/// database would wait behind them for a core (a login flood, BENCHMARKS.md).
+/// The pool holds one more, for the refresh rotations (`rotations`):
+/// instances × that must stay below the server's `max_connections`.
+fn pg_slots() -> u32 {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    u32::try_from(4 * cores).unwrap_or(32).clamp(4, 32)
+}
 
 /// Why the database could not be opened; always reported as a `DATABASE_URL`
 /// problem, with any password masked.
@@ -221,8 +229,7 @@ pub fn open(url: &DatabaseUrl) -> Result<Pool, OpenError> {
                 .map_err(|e| fail(format!("migrations failed: {e}")))?;
             // A ping per checkout would cost a round trip per query; a
             // connection found dead is marked broken instead (`Pooled`).
-            // One more for the rotations lane (`Db::rotations`).
-            builder.max_size(PG_POOL_SIZE + 1).test_on_check_out(false)
+            builder.max_size(pg_slots() + 1).test_on_check_out(false)
         }
     };
     builder.build(manager).map_err(|e| fail(e.to_string()))
@@ -348,7 +355,7 @@ impl Db {
             Backend::Sqlite => 4 * cores,
             // One blocking thread per connection: more would only wait inside
             // the pool (a futex storm); the rest wait here, without a thread.
-            Backend::Postgres => PG_POOL_SIZE as usize,
+            Backend::Postgres => pg_slots() as usize,
         };
         let rotations = (backend == Backend::Postgres)
             .then(|| rotations::Lane::start(pool.clone()))
