@@ -525,17 +525,23 @@ fn run<T>(
     result
 }
 
+/// Waits for the next job, then takes every job queued behind it, `max` at
+/// most; `None` once every sender is gone.
+fn next_batch<T>(queue: &std::sync::mpsc::Receiver<T>, max: usize) -> Option<Vec<T>> {
+    let mut batch = vec![queue.recv().ok()?];
+    while batch.len() < max {
+        match queue.try_recv() {
+            Ok(job) => batch.push(job),
+            Err(_) => break,
+        }
+    }
+    Some(batch)
+}
+
 /// The writer thread (SQLite): batches of queued writes, one transaction each.
 fn write_loop(pool: &Pool, queue: &std::sync::mpsc::Receiver<WriteJob>) {
     let mut conn = None;
-    while let Ok(first) = queue.recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match queue.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
+    while let Some(mut batch) = next_batch(queue, MAX_BATCH) {
         if conn.is_none() {
             conn = pool.get().ok();
         }

@@ -30,7 +30,7 @@ use tokio::sync::oneshot;
 use super::{
     DbConn, MAX_WAIT, Pool,
     models::{Session, User},
-    run,
+    next_batch, run,
     sessions::{self, Rotation},
 };
 use crate::error::AppError;
@@ -88,14 +88,7 @@ impl Lane {
 }
 
 fn lane_loop(pool: &Pool, queue: &Receiver<Job>) {
-    while let Ok(first) = queue.recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match queue.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
+    while let Some(batch) = next_batch(queue, MAX_BATCH) {
         let now = Instant::now();
         let mut sessions = HashSet::new();
         let mut jobs = Vec::with_capacity(batch.len());
