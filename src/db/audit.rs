@@ -94,16 +94,72 @@ pub fn oldest_first(conn: &mut DbConn, filter: &Filter) -> QueryResult<Vec<Row>>
 
 /// Whether the user has logged in before from this user agent.
 pub fn known_device(conn: &mut DbConn, user_id: i32, user_agent: &str) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(logins_from(user_id, user_agent))).get_result(conn)
+}
+
+/// The user's successful logins from `user_agent`: what the partial index
+/// `audit_events_known_devices` holds.
+#[diesel::dsl::auto_type]
+fn logins_from<'a>(user_id: i32, user_agent: &'a str) -> _ {
     a::table
         .filter(a::target_id.eq(user_id))
-        .filter(a::event.eq("login_succeeded"))
+        .filter(successful_login())
         .filter(a::user_agent.eq(user_agent))
-        .count()
-        .get_result::<i64>(conn)
-        .map(|n| n > 0)
+}
+
+#[allow(non_camel_case_types)]
+type successful_login = diesel::expression::SqlLiteral<diesel::sql_types::Bool>;
+
+/// The index's own `WHERE`, literally: as a bound value the planners could
+/// not tell that a query's `event = $1` is that one (SQLite's prepared
+/// statements, PostgreSQL's generic plans), and would read every event of
+/// the user.
+fn successful_login() -> successful_login {
+    diesel::dsl::sql("event = 'login_succeeded'")
 }
 
 /// Deletes events older than `before`.
 pub fn prune(conn: &mut DbConn, before: i64) -> QueryResult<usize> {
     diesel::delete(a::table.filter(a::at.lt(before))).execute(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::sql_types::{Integer, Text};
+
+    use super::*;
+
+    #[derive(QueryableByName)]
+    struct Step {
+        #[diesel(sql_type = Text)]
+        detail: String,
+    }
+
+    /// The known-device look-up reads the partial index, not every event
+    /// of the user (a user whose name a flood of failed logins targets has
+    /// many).
+    #[test]
+    fn the_known_device_look_up_uses_its_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = crate::config::DatabaseUrl::Sqlite(dir.path().join("a.db"));
+        let pool = super::super::open(&url).unwrap();
+        let mut pooled = pool.get().unwrap();
+        let DbConn::Sqlite(conn) = &mut **pooled else {
+            unreachable!("a SQLite URL")
+        };
+        let query = diesel::select(diesel::dsl::exists(logins_from(1, "agent")));
+        let shown = diesel::debug_query::<diesel::sqlite::Sqlite, _>(&query).to_string();
+        let sql = shown.split(" -- binds").next().unwrap();
+        let plan: Vec<Step> = diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
+            .bind::<Integer, _>(1)
+            .bind::<Text, _>("agent")
+            .load(conn)
+            .unwrap();
+        assert!(
+            plan.iter()
+                .any(|step| step.detail.contains("INDEX audit_events_known_devices")),
+            "{sql}: {:?}",
+            plan.iter().map(|s| &s.detail).collect::<Vec<_>>()
+        );
+    }
 }
