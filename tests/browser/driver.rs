@@ -230,28 +230,30 @@ fn http_get(port: u16, path: &str) -> Option<String> {
     Some(String::from_utf8_lossy(&raw).into_owned())
 }
 
-/// A Chrome DevTools command sent through chromedriver's vendor endpoint.
+/// A command chromedriver takes at `POST session/{id}/{path}` beyond what
+/// fantoccini wraps: Chrome DevTools (`goog/cdp/execute`), the W3C WebAuthn
+/// virtual authenticator (`webauthn/...`).
 #[derive(Debug)]
-struct Cdp {
-    cmd: &'static str,
-    params: Value,
+pub struct SessionCommand {
+    pub path: String,
+    pub body: Value,
 }
 
-impl WebDriverCompatibleCommand for Cdp {
+impl WebDriverCompatibleCommand for SessionCommand {
     fn endpoint(
         &self,
         base_url: &url::Url,
         session_id: Option<&str>,
     ) -> Result<url::Url, url::ParseError> {
         base_url.join(&format!(
-            "session/{}/goog/cdp/execute",
-            session_id.unwrap_or_default()
+            "session/{}/{}",
+            session_id.unwrap_or_default(),
+            self.path
         ))
     }
 
     fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
-        let body = json!({ "cmd": self.cmd, "params": self.params });
-        (http::Method::POST, Some(body.to_string()))
+        (http::Method::POST, Some(self.body.to_string()))
     }
 }
 
@@ -362,9 +364,12 @@ impl Browser {
     /// Emulates `prefers-color-scheme` for the pages of this session.
     pub async fn color_scheme(&self, scheme: &str) {
         self.client
-            .issue_cmd(Cdp {
-                cmd: "Emulation.setEmulatedMedia",
-                params: json!({ "features": [{ "name": "prefers-color-scheme", "value": scheme }] }),
+            .issue_cmd(SessionCommand {
+                path: "goog/cdp/execute".into(),
+                body: json!({
+                    "cmd": "Emulation.setEmulatedMedia",
+                    "params": { "features": [{ "name": "prefers-color-scheme", "value": scheme }] },
+                }),
             })
             .await
             .expect("emulate color scheme");

@@ -10,37 +10,19 @@
 
 use std::time::{Duration, Instant};
 
-use fantoccini::wd::WebDriverCompatibleCommand;
 use serde_json::{Value, json};
 
 use crate::{
     audit,
-    driver::{Browser, Driver},
+    driver::{Browser, Driver, SessionCommand},
     helpers::*,
 };
 
 /// A W3C WebAuthn command (`session/{id}/webauthn/...`).
-#[derive(Debug)]
-struct WebAuthn {
-    path: String,
-    body: Value,
-}
-
-impl WebDriverCompatibleCommand for WebAuthn {
-    fn endpoint(
-        &self,
-        base_url: &url::Url,
-        session_id: Option<&str>,
-    ) -> Result<url::Url, url::ParseError> {
-        base_url.join(&format!(
-            "session/{}/webauthn/{}",
-            session_id.unwrap_or_default(),
-            self.path
-        ))
-    }
-
-    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
-        (http::Method::POST, Some(self.body.to_string()))
+fn webauthn(path: &str, body: Value) -> SessionCommand {
+    SessionCommand {
+        path: format!("webauthn/{path}"),
+        body,
     }
 }
 
@@ -48,9 +30,9 @@ impl WebDriverCompatibleCommand for WebAuthn {
 async fn add_authenticator(b: &Browser) -> String {
     let answer = b
         .client
-        .issue_cmd(WebAuthn {
-            path: "authenticator".into(),
-            body: json!({
+        .issue_cmd(webauthn(
+            "authenticator",
+            json!({
                 "protocol": "ctap2",
                 "transport": "internal",
                 "hasResidentKey": true,
@@ -58,7 +40,7 @@ async fn add_authenticator(b: &Browser) -> String {
                 "isUserConsenting": true,
                 "isUserVerified": true,
             }),
-        })
+        ))
         .await
         .expect("a virtual authenticator");
     answer
@@ -70,10 +52,10 @@ async fn add_authenticator(b: &Browser) -> String {
 
 async fn set_user_verified(b: &Browser, authenticator: &str, verified: bool) {
     b.client
-        .issue_cmd(WebAuthn {
-            path: format!("authenticator/{authenticator}/uv"),
-            body: json!({ "isUserVerified": verified }),
-        })
+        .issue_cmd(webauthn(
+            &format!("authenticator/{authenticator}/uv"),
+            json!({ "isUserVerified": verified }),
+        ))
         .await
         .expect("set user verification");
 }
