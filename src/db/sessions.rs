@@ -70,6 +70,16 @@ pub fn rotate(
     })
 }
 
+/// What both PostgreSQL rotation statements return: a `Rotated` row.
+macro_rules! rotated_columns {
+    () => {
+        "s.id, s.user_id, s.generation, s.created_at, s.last_used_at, s.rotated_at, \
+         s.expires_at, s.user_agent, s.ip, s.revoked_at, s.auth_time, s.amr, \
+         u.username, u.password_hash, u.role, u.disabled, u.created_at AS user_created_at, \
+         u.last_login_at"
+    };
+}
+
 /// `rotate`, and the user it belongs to (re-read: a new role shows in the new
 /// token). On PostgreSQL one statement (`UPDATE … FROM users … RETURNING`):
 /// one round trip instead of two, and no transaction around it is needed.
@@ -91,18 +101,16 @@ pub fn rotate_with_user(
         return Ok(super::users::find(conn, user_id)?.map(|user| (session, user)));
     };
     use diesel::sql_types::{BigInt, Integer, Text};
-    let row: Option<Rotated> = diesel::sql_query(
+    let row: Option<Rotated> = diesel::sql_query(concat!(
         "UPDATE sessions AS s \
             SET generation = s.generation + 1, last_used_at = $4, rotated_at = $4, \
                 expires_at = LEAST($5, s.created_at + $6) \
            FROM users AS u \
           WHERE s.id = $1 AND s.user_id = $2 AND s.generation = $3 AND s.revoked_at IS NULL \
             AND s.expires_at > $4 AND u.id = s.user_id AND NOT u.disabled \
-      RETURNING s.id, s.user_id, s.generation, s.created_at, s.last_used_at, s.rotated_at, \
-                s.expires_at, s.user_agent, s.ip, s.revoked_at, s.auth_time, s.amr, \
-                u.username, u.password_hash, u.role, u.disabled, u.created_at AS user_created_at, \
-                u.last_login_at",
-    )
+      RETURNING ",
+        rotated_columns!()
+    ))
     .bind::<Text, _>(id)
     .bind::<Integer, _>(user_id)
     .bind::<BigInt, _>(generation)
@@ -140,7 +148,7 @@ pub fn rotate_many(
     let index: Vec<i32> = (0..rotations.len())
         .map(|i| i32::try_from(i).unwrap_or(i32::MAX))
         .collect();
-    let rows: Vec<RotatedAt> = diesel::sql_query(
+    let rows: Vec<RotatedAt> = diesel::sql_query(concat!(
         "UPDATE sessions AS s \
             SET generation = s.generation + 1, last_used_at = v.now, rotated_at = v.now, \
                 expires_at = LEAST(v.expires_at, s.created_at + v.max_lifetime) \
@@ -150,11 +158,9 @@ pub fn rotate_many(
           WHERE s.id = v.id AND s.user_id = v.user_id AND s.generation = v.generation \
             AND s.revoked_at IS NULL AND s.expires_at > v.now \
             AND u.id = s.user_id AND NOT u.disabled \
-      RETURNING v.i, s.id, s.user_id, s.generation, s.created_at, s.last_used_at, s.rotated_at, \
-                s.expires_at, s.user_agent, s.ip, s.revoked_at, s.auth_time, s.amr, \
-                u.username, u.password_hash, u.role, u.disabled, u.created_at AS user_created_at, \
-                u.last_login_at",
-    )
+      RETURNING v.i, ",
+        rotated_columns!()
+    ))
     .bind::<Array<Integer>, _>(index)
     .bind::<Array<Text>, _>(rotations.iter().map(|r| r.session_id.as_str()).collect::<Vec<_>>())
     .bind::<Array<Integer>, _>(rotations.iter().map(|r| r.user_id).collect::<Vec<_>>())
